@@ -1,0 +1,274 @@
+//! [`Scheduler`]: the only way faultline code starts tasks.
+//!
+//! [`TokioScheduler`] is the production one. [`ThreadScheduler`] runs each
+//! task on its own (loom, shuttle or OS) thread, so the same service code can
+//! be model-checked. The simulator (`crate::sim`) brings a third,
+//! deterministic one.
+
+use crate::sync::{self, Arc, AtomicBool, Mutex, Ordering};
+use crate::BoxFuture;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+/// Why a task did not run to completion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JoinError {
+    /// The task was aborted (or its runtime shut down) before it finished.
+    Cancelled,
+    /// The task panicked.
+    Panicked,
+}
+
+impl std::fmt::Display for JoinError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JoinError::Cancelled => f.write_str("task cancelled"),
+            JoinError::Panicked => f.write_str("task panicked"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// Starts tasks and blocking work.
+pub trait Scheduler: Send + Sync {
+    /// Starts `fut` as a new task named `name` (for traces).
+    fn spawn(&self, name: &'static str, fut: BoxFuture<()>) -> TaskHandle;
+
+    /// Runs blocking `work` off the event loop (a blocking-thread pool);
+    /// the future completes when it is done.
+    fn spawn_blocking(
+        &self,
+        name: &'static str,
+        work: Box<dyn FnOnce() + Send>,
+    ) -> BoxFuture<Result<(), JoinError>>;
+
+    /// Lets other tasks run.
+    fn yield_now(&self) -> BoxFuture<()>;
+}
+
+/// Runs blocking `work` through `sched` and returns its value.
+///
+/// # Errors
+/// [`JoinError`] when the work panicked or was cancelled.
+pub async fn run_blocking<T, F>(
+    sched: &dyn Scheduler,
+    name: &'static str,
+    work: F,
+) -> Result<T, JoinError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let slot = Arc::new(Mutex::new(None));
+    let out = Arc::clone(&slot);
+    sched
+        .spawn_blocking(name, Box::new(move || out.with(|o| *o = Some(work()))))
+        .await?;
+    slot.with(Option::take).ok_or(JoinError::Cancelled)
+}
+
+/// What a scheduler implementation hands back to control a task.
+pub trait TaskControl: Send + Sync {
+    /// Requests cancellation; the task's future is dropped at its next
+    /// suspension point.
+    fn abort(&self);
+    /// Whether the task has finished (completed, panicked or cancelled).
+    fn is_finished(&self) -> bool;
+    /// Polls for the task's end.
+    fn poll_join(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), JoinError>>;
+}
+
+/// A handle to a spawned task; awaiting it waits for the task's end.
+/// Dropping it detaches the task (it keeps running).
+pub struct TaskHandle {
+    control: Box<dyn TaskControl>,
+}
+
+impl TaskHandle {
+    /// Wraps a scheduler's control object.
+    pub fn new(control: Box<dyn TaskControl>) -> Self {
+        TaskHandle { control }
+    }
+
+    /// Requests cancellation of the task.
+    pub fn abort(&self) {
+        self.control.abort();
+    }
+
+    /// Whether the task has finished.
+    pub fn is_finished(&self) -> bool {
+        self.control.is_finished()
+    }
+}
+
+impl Future for TaskHandle {
+    type Output = Result<(), JoinError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.control.poll_join(cx)
+    }
+}
+
+impl std::fmt::Debug for TaskHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// The production scheduler: tokio tasks and tokio's blocking pool.
+///
+/// Must be used from inside a tokio runtime.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioScheduler;
+
+struct TokioTask(tokio::task::JoinHandle<()>);
+
+impl TaskControl for TokioTask {
+    fn abort(&self) {
+        self.0.abort();
+    }
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+    fn poll_join(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), JoinError>> {
+        Pin::new(&mut self.0).poll(cx).map(map_tokio)
+    }
+}
+
+fn map_tokio(r: Result<(), tokio::task::JoinError>) -> Result<(), JoinError> {
+    r.map_err(|e| {
+        if e.is_panic() {
+            JoinError::Panicked
+        } else {
+            JoinError::Cancelled
+        }
+    })
+}
+
+impl Scheduler for TokioScheduler {
+    fn spawn(&self, _name: &'static str, fut: BoxFuture<()>) -> TaskHandle {
+        #[allow(clippy::disallowed_methods)] // the production spawn point
+        let handle = tokio::spawn(fut);
+        TaskHandle::new(Box::new(TokioTask(handle)))
+    }
+
+    fn spawn_blocking(
+        &self,
+        _name: &'static str,
+        work: Box<dyn FnOnce() + Send>,
+    ) -> BoxFuture<Result<(), JoinError>> {
+        #[allow(clippy::disallowed_methods)] // the production blocking pool
+        let handle = tokio::task::spawn_blocking(work);
+        Box::pin(async move { map_tokio(handle.await) })
+    }
+
+    fn yield_now(&self) -> BoxFuture<()> {
+        Box::pin(tokio::task::yield_now())
+    }
+}
+
+/// One thread per task (loom, shuttle or OS threads, per the build's cfg).
+///
+/// The scheduler for model checks: under loom every spawned task is a loom
+/// thread, so loom explores the interleavings of the service code itself.
+/// Keep models small (loom allows at most 5 threads).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThreadScheduler;
+
+#[derive(Default)]
+struct Completion {
+    aborted: AtomicBool,
+    state: Mutex<(Option<Result<(), JoinError>>, Option<Waker>, Option<Waker>)>,
+}
+
+impl Completion {
+    fn finish(&self, r: Result<(), JoinError>) {
+        let waker = self.state.with(|s| {
+            s.0.get_or_insert(r);
+            s.1.take()
+        });
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+struct ThreadTask(Arc<Completion>);
+
+impl TaskControl for ThreadTask {
+    fn abort(&self) {
+        self.0.aborted.store(true, Ordering::SeqCst);
+        if let Some(w) = self.0.state.with(|s| s.2.take()) {
+            w.wake();
+        }
+    }
+    fn is_finished(&self) -> bool {
+        self.0.state.with(|s| s.0.is_some())
+    }
+    fn poll_join(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), JoinError>> {
+        self.0.state.with(|s| match &s.0 {
+            Some(r) => Poll::Ready(r.clone()),
+            None => {
+                s.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// Runs `fut` until it completes or its task is aborted.
+struct Abortable {
+    fut: BoxFuture<()>,
+    done: Arc<Completion>,
+}
+
+impl Future for Abortable {
+    type Output = Result<(), JoinError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.done.state.with(|s| s.2 = Some(cx.waker().clone()));
+        if self.done.aborted.load(Ordering::SeqCst) {
+            return Poll::Ready(Err(JoinError::Cancelled));
+        }
+        self.fut.as_mut().poll(cx).map(Ok)
+    }
+}
+
+impl Scheduler for ThreadScheduler {
+    fn spawn(&self, _name: &'static str, fut: BoxFuture<()>) -> TaskHandle {
+        let done = Arc::new(Completion::default());
+        let task = Abortable {
+            fut,
+            done: Arc::clone(&done),
+        };
+        #[allow(clippy::disallowed_methods)] // a task is a (model) thread here
+        let _detached = sync::spawn_thread(move || {
+            let done = Arc::clone(&task.done);
+            let r = sync::block_on(task);
+            done.finish(r);
+        });
+        TaskHandle::new(Box::new(ThreadTask(done)))
+    }
+
+    fn spawn_blocking(
+        &self,
+        _name: &'static str,
+        work: Box<dyn FnOnce() + Send>,
+    ) -> BoxFuture<Result<(), JoinError>> {
+        let done = Arc::new(Completion::default());
+        let finish = Arc::clone(&done);
+        #[allow(clippy::disallowed_methods)] // blocking work gets its own thread
+        let _detached = sync::spawn_thread(move || {
+            work();
+            finish.finish(Ok(()));
+        });
+        let mut task = ThreadTask(done);
+        Box::pin(std::future::poll_fn(move |cx| task.poll_join(cx)))
+    }
+
+    fn yield_now(&self) -> BoxFuture<()> {
+        Box::pin(async { sync::yield_thread() })
+    }
+}

@@ -1,0 +1,120 @@
+//! The one file that names `std::sync`, loom or shuttle.
+//!
+//! Everything concurrent in faultline (the `Gate`, the `Semaphore`, the
+//! services' state) takes its primitives from here, so a model-check build
+//! swaps them all at once:
+//!
+//! * default: `std::sync`, `std::thread`;
+//! * `RUSTFLAGS="--cfg faultline_loom"`: loom (exhaustive interleavings);
+//! * `RUSTFLAGS="--cfg faultline_shuttle"`: shuttle (random / PCT schedules).
+//!
+//! The blocking [`Mutex`] is only reachable through a closure
+//! ([`Mutex::with`]), so a guard can never live across an `.await`: the
+//! compiler enforces the rule that the state lock is never held while a task
+//! is parked. Poisoning is hidden (a panic while holding the lock is already a
+//! failed test), as tokio's shim does.
+
+mod gate;
+mod pool;
+mod semaphore;
+
+pub use gate::{Gate, GateGuard, Lock};
+pub use pool::Flaw;
+pub use semaphore::{Acquire, NoPermit, Permit, Semaphore};
+
+#[cfg(faultline_loom)]
+mod imp {
+    pub use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub use loom::sync::{Arc, Mutex as RawMutex};
+    pub use loom::thread::{spawn as spawn_thread, yield_now as yield_thread, JoinHandle};
+
+    pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        loom::future::block_on(f)
+    }
+}
+
+#[cfg(all(faultline_shuttle, not(faultline_loom)))]
+mod imp {
+    pub use shuttle::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub use shuttle::sync::{Arc, Mutex as RawMutex};
+    pub use shuttle::thread::{spawn as spawn_thread, yield_now as yield_thread, JoinHandle};
+
+    pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        shuttle::future::block_on(f)
+    }
+}
+
+#[cfg(not(any(faultline_loom, faultline_shuttle)))]
+mod imp {
+    pub use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub use std::sync::{Arc, Mutex as RawMutex};
+    pub use std::thread::{spawn as spawn_thread, yield_now as yield_thread, JoinHandle};
+
+    /// Drives `f` to completion on the current OS thread (park / unpark).
+    pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        use std::task::{Context, Poll, Wake, Waker};
+        struct Unparker(std::thread::Thread);
+        impl Wake for Unparker {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unparker(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut f = std::pin::pin!(f);
+        loop {
+            if let Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+                return out;
+            }
+            std::thread::park();
+        }
+    }
+}
+
+pub use imp::{
+    block_on, spawn_thread, yield_thread, Arc, AtomicBool, AtomicU64, AtomicUsize, JoinHandle,
+    Ordering,
+};
+
+/// A blocking mutual-exclusion lock reached only through [`Mutex::with`].
+pub struct Mutex<T> {
+    inner: imp::RawMutex<T>,
+}
+
+impl<T> Mutex<T> {
+    /// Creates an unlocked mutex holding `value`.
+    pub fn new(value: T) -> Self {
+        Mutex {
+            inner: imp::RawMutex::new(value),
+        }
+    }
+
+    /// Runs `f` with exclusive access to the value and returns its result.
+    ///
+    /// The lock is released when `f` returns (or unwinds). Because `f` is a
+    /// plain closure, it cannot `.await`: the lock is never held across a
+    /// suspension point.
+    ///
+    /// # Panics
+    /// Never because of poisoning: a lock poisoned by a panicking holder is
+    /// taken anyway (that panic already failed the run).
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let mut guard = match self.inner.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> std::fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mutex { .. }")
+    }
+}
