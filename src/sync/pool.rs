@@ -89,9 +89,7 @@ impl Pool {
     /// Takes a permit if one is free and nobody queues ahead.
     pub(crate) fn try_take(&self) -> bool {
         if self.flaw == Flaw::CheckThenTake {
-            let free = self
-                .state
-                .with(|s| s.available > 0 && s.waiters.is_empty());
+            let free = self.state.with(|s| s.available > 0 && s.waiters.is_empty());
             if free {
                 self.state
                     .with(|s| s.available = s.available.saturating_sub(1));

@@ -1,0 +1,96 @@
+//! Helpers shared by the model-check tests.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+
+/// Wraps a future and wakes itself on its first `spurious` pending polls, so
+/// it is polled again without any real event: the "futures are polled
+/// spuriously" pitfall of DESIGN.md, on demand.
+pub struct Spurious<F> {
+    pub fut: Pin<Box<F>>,
+    pub spurious: usize,
+}
+
+impl<F: Future> Future for Spurious<F> {
+    type Output = F::Output;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let out = self.fut.as_mut().poll(cx);
+        if out.is_pending() && self.spurious > 0 {
+            self.spurious -= 1;
+            cx.waker().wake_by_ref();
+        }
+        out
+    }
+}
+
+/// Polls `fut` once with a waker that does nothing.
+pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    fn noop(_: *const ()) {}
+    fn clone(p: *const ()) -> RawWaker {
+        RawWaker::new(p, &VTABLE)
+    }
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+    // SAFETY: the vtable functions ignore the data pointer.
+    let waker = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) };
+    Pin::new(fut).poll(&mut Context::from_waker(&waker))
+}
+
+/// Counts a checker's iterations (executions) for the report line.
+pub struct Iterations(AtomicUsize);
+
+impl Iterations {
+    pub const fn new() -> Self {
+        Iterations(AtomicUsize::new(0))
+    }
+    pub fn tick(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn report(&self, checker: &str, model: &str) {
+        let n = self.0.load(Ordering::Relaxed);
+        println!("{checker}: {model}: {n} iterations");
+    }
+}
+
+/// Runs the `#[ignore]`d test `child` of this test binary in a child process
+/// and asserts that it fails with `expected` in its output.
+///
+/// A model that deadlocks (or panics in a spawned thread) can abort the whole
+/// test process, so expected failures of that kind run in a child.
+pub fn expect_child_failure(child: &str, expected: &str) {
+    let exe = std::env::current_exe().expect("test binary path");
+    let out = std::process::Command::new(exe)
+        .args([
+            child,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .expect("spawn the child test process");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("running 1 test"),
+        "child test {child} did not run:\n{text}"
+    );
+    assert!(
+        !out.status.success(),
+        "the checker did NOT catch the flaw: child {child} passed:\n{text}"
+    );
+    assert!(
+        text.contains(expected),
+        "child {child} failed, but not with {expected:?}:\n{text}"
+    );
+    let first = text
+        .lines()
+        .find(|l| l.contains(expected))
+        .unwrap_or_default();
+    println!("caught as expected ({child}): {first}");
+}
