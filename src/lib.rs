@@ -26,7 +26,10 @@
 //! * Model-check builds use in-memory backends only (no DuckDB).
 
 pub mod clock;
+pub mod probe;
 pub mod sched;
+#[cfg(not(any(faultline_loom, faultline_shuttle)))]
+pub mod sim;
 pub mod sink;
 pub mod sync;
 

@@ -178,19 +178,51 @@ impl Scheduler for TokioScheduler {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ThreadScheduler;
 
+/// The end of a task as seen by its handle: the result, the joiner's waker,
+/// and an abort request with the task's own waker.
 #[derive(Default)]
-struct Completion {
-    aborted: AtomicBool,
-    state: Mutex<(Option<Result<(), JoinError>>, Option<Waker>, Option<Waker>)>,
+pub(crate) struct Completion {
+    pub(crate) aborted: AtomicBool,
+    state: Mutex<CompletionState>,
+}
+
+#[derive(Default)]
+struct CompletionState {
+    result: Option<Result<(), JoinError>>,
+    joiner: Option<Waker>,
+    task: Option<Waker>,
 }
 
 impl Completion {
-    fn finish(&self, r: Result<(), JoinError>) {
+    /// Records the task's end (the first one wins) and wakes the joiner.
+    pub(crate) fn finish(&self, r: Result<(), JoinError>) {
         let waker = self.state.with(|s| {
-            s.0.get_or_insert(r);
-            s.1.take()
+            s.result.get_or_insert(r);
+            s.joiner.take()
         });
         if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state.with(|s| s.result.is_some())
+    }
+
+    pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Result<(), JoinError>> {
+        self.state.with(|s| match &s.result {
+            Some(r) => Poll::Ready(r.clone()),
+            None => {
+                s.joiner = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+    }
+
+    /// Marks the task aborted and wakes it so it notices.
+    pub(crate) fn request_abort(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+        if let Some(w) = self.state.with(|s| s.task.take()) {
             w.wake();
         }
     }
@@ -200,22 +232,13 @@ struct ThreadTask(Arc<Completion>);
 
 impl TaskControl for ThreadTask {
     fn abort(&self) {
-        self.0.aborted.store(true, Ordering::SeqCst);
-        if let Some(w) = self.0.state.with(|s| s.2.take()) {
-            w.wake();
-        }
+        self.0.request_abort();
     }
     fn is_finished(&self) -> bool {
-        self.0.state.with(|s| s.0.is_some())
+        self.0.is_finished()
     }
     fn poll_join(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), JoinError>> {
-        self.0.state.with(|s| match &s.0 {
-            Some(r) => Poll::Ready(r.clone()),
-            None => {
-                s.1 = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
+        self.0.poll_join(cx)
     }
 }
 
@@ -228,7 +251,7 @@ struct Abortable {
 impl Future for Abortable {
     type Output = Result<(), JoinError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.done.state.with(|s| s.2 = Some(cx.waker().clone()));
+        self.done.state.with(|s| s.task = Some(cx.waker().clone()));
         if self.done.aborted.load(Ordering::SeqCst) {
             return Poll::Ready(Err(JoinError::Cancelled));
         }

@@ -79,6 +79,7 @@ pub use imp::{
 /// A blocking mutual-exclusion lock reached only through [`Mutex::with`].
 pub struct Mutex<T> {
     inner: imp::RawMutex<T>,
+    class: Option<crate::probe::LockClass>,
 }
 
 impl<T> Mutex<T> {
@@ -86,6 +87,16 @@ impl<T> Mutex<T> {
     pub fn new(value: T) -> Self {
         Mutex {
             inner: imp::RawMutex::new(value),
+            class: None,
+        }
+    }
+
+    /// Creates a mutex whose acquisitions are reported to the lock-order
+    /// checker as `class`.
+    pub fn with_class(value: T, class: crate::probe::LockClass) -> Self {
+        Mutex {
+            inner: imp::RawMutex::new(value),
+            class: Some(class),
         }
     }
 
@@ -98,12 +109,19 @@ impl<T> Mutex<T> {
     /// # Panics
     /// Never because of poisoning: a lock poisoned by a panicking holder is
     /// taken anyway (that panic already failed the run).
+    #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         let mut guard = match self.inner.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        f(&mut guard)
+        let Some(class) = self.class else {
+            return f(&mut guard);
+        };
+        crate::probe::lock_acquired(class, std::panic::Location::caller());
+        let out = f(&mut guard);
+        crate::probe::lock_released(class);
+        out
     }
 }
 

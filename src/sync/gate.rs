@@ -1,9 +1,11 @@
 //! [`Gate`]: an async mutex whose guard may be held across `.await`.
 
 use super::pool::{Flaw, Pool};
+use crate::probe::LockClass;
 use std::cell::UnsafeCell;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -36,7 +38,16 @@ impl<T> Gate<T> {
     #[doc(hidden)]
     pub fn new_flawed(value: T, flaw: Flaw) -> Self {
         Gate {
-            pool: Pool::new(1, flaw),
+            pool: Pool::new(1, flaw, None),
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Creates an open gate whose acquisitions are reported to the
+    /// lock-order checker as `class`.
+    pub fn with_class(value: T, class: LockClass) -> Self {
+        Gate {
+            pool: Pool::new(1, Flaw::None, Some(class)),
             value: UnsafeCell::new(value),
         }
     }
@@ -47,16 +58,23 @@ impl<T> Gate<T> {
     /// Cancel safe: dropping the returned future before it completes removes
     /// its place in the queue, and if the gate had already been handed to it,
     /// hands the gate on to the next waiter.
+    #[track_caller]
     pub fn lock(&self) -> Lock<'_, T> {
         Lock {
             gate: self,
             slot: None,
+            site: Location::caller(),
         }
     }
 
     /// Takes the gate if it is free and nobody queues for it.
+    #[track_caller]
     pub fn try_lock(&self) -> Option<GateGuard<'_, T>> {
-        self.pool.try_take().then_some(GateGuard { gate: self })
+        let taken = self.pool.try_take();
+        if taken {
+            self.pool.report_taken(Location::caller());
+        }
+        taken.then_some(GateGuard { gate: self })
     }
 
     /// Number of tasks queued for the gate (for oracles and metrics).
@@ -90,6 +108,7 @@ impl<T> std::fmt::Debug for Gate<T> {
 pub struct Lock<'a, T> {
     gate: &'a Gate<T>,
     slot: Option<u64>,
+    site: &'static Location<'static>,
 }
 
 impl<'a, T> Future for Lock<'a, T> {
@@ -97,10 +116,11 @@ impl<'a, T> Future for Lock<'a, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.gate
-            .pool
-            .poll_take(&mut this.slot, cx)
-            .map(|()| GateGuard { gate: this.gate })
+        let gate = this.gate;
+        gate.pool.poll_take(&mut this.slot, cx).map(|()| {
+            gate.pool.report_taken(this.site);
+            GateGuard { gate }
+        })
     }
 }
 

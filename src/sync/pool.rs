@@ -14,7 +14,9 @@
 //! can prove they catch it. Production code always uses [`Flaw::None`].
 
 use super::Mutex;
+use crate::probe::{self, LockClass};
 use std::collections::VecDeque;
+use std::panic::Location;
 use std::task::{Context, Poll, Waker};
 
 /// A deliberate bug planted in a [`Gate`](super::Gate) or
@@ -59,10 +61,11 @@ pub(crate) struct Pool {
     state: Mutex<PoolState>,
     capacity: usize,
     flaw: Flaw,
+    class: Option<LockClass>,
 }
 
 impl Pool {
-    pub(crate) fn new(capacity: usize, flaw: Flaw) -> Self {
+    pub(crate) fn new(capacity: usize, flaw: Flaw, class: Option<LockClass>) -> Self {
         Pool {
             state: Mutex::new(PoolState {
                 available: capacity,
@@ -71,6 +74,14 @@ impl Pool {
             }),
             capacity,
             flaw,
+            class,
+        }
+    }
+
+    /// Tells the lock-order probe that a permit was taken at `site`.
+    pub(crate) fn report_taken(&self, site: &'static Location<'static>) {
+        if let Some(class) = self.class {
+            probe::lock_acquired(class, site);
         }
     }
 
@@ -176,6 +187,9 @@ impl Pool {
 
     /// Returns one permit: to the first waiter not yet served, else the pool.
     pub(crate) fn give_back(&self) {
+        if let Some(class) = self.class {
+            probe::lock_released(class);
+        }
         if self.flaw == Flaw::DropLeaksPermit {
             return;
         }

@@ -2,7 +2,9 @@
 
 use super::pool::{Flaw, Pool};
 use super::Arc;
+use crate::probe::LockClass;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -42,7 +44,15 @@ impl Semaphore {
     #[doc(hidden)]
     pub fn new_flawed(permits_max: usize, flaw: Flaw) -> Self {
         Semaphore {
-            pool: Arc::new(Pool::new(permits_max, flaw)),
+            pool: Arc::new(Pool::new(permits_max, flaw, None)),
+        }
+    }
+
+    /// Creates a semaphore whose permits are reported to the lock-order
+    /// checker as `class`.
+    pub fn with_class(permits_max: usize, class: LockClass) -> Self {
+        Semaphore {
+            pool: Arc::new(Pool::new(permits_max, Flaw::None, Some(class))),
         }
     }
 
@@ -51,10 +61,12 @@ impl Semaphore {
     /// # Cancel safety
     /// Cancel safe: dropping the future gives up its place in the queue, and
     /// a permit already handed to it is handed on.
+    #[track_caller]
     pub fn acquire(&self) -> Acquire {
         Acquire {
             pool: Arc::clone(&self.pool),
             slot: None,
+            site: Location::caller(),
         }
     }
 
@@ -62,8 +74,10 @@ impl Semaphore {
     ///
     /// # Errors
     /// [`NoPermit`] when every permit is in use (or queued for).
+    #[track_caller]
     pub fn try_acquire(&self) -> Result<Permit, NoPermit> {
         if self.pool.try_take() {
+            self.pool.report_taken(Location::caller());
             Ok(Permit {
                 pool: Arc::clone(&self.pool),
             })
@@ -104,6 +118,7 @@ impl std::fmt::Debug for Semaphore {
 pub struct Acquire {
     pool: Arc<Pool>,
     slot: Option<u64>,
+    site: &'static Location<'static>,
 }
 
 impl Future for Acquire {
@@ -111,8 +126,11 @@ impl Future for Acquire {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Permit> {
         let this = self.get_mut();
-        this.pool.poll_take(&mut this.slot, cx).map(|()| Permit {
-            pool: Arc::clone(&this.pool),
+        this.pool.poll_take(&mut this.slot, cx).map(|()| {
+            this.pool.report_taken(this.site);
+            Permit {
+                pool: Arc::clone(&this.pool),
+            }
         })
     }
 }

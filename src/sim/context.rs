@@ -1,0 +1,213 @@
+//! The running simulation's shared state, reached through a thread-local so
+//! that handles, wakers and probes stay `Send + Sync` and allocation-free.
+
+use super::failure::Failure;
+use super::faults::FaultPlan;
+use super::lockorder::LockOrder;
+use super::memory::MemoryMeter;
+use super::node::Node;
+use super::policy::{Recorder, TaskId};
+use super::trace::{EventKind, Trace};
+use crate::sched::Completion;
+use crate::sync::Arc;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+use std::task::{RawWaker, RawWakerVTable, Waker};
+
+/// A simulated node (process) in a run.
+pub type NodeId = u32;
+
+/// Woken tasks, by slot; `gens` drops wake-ups of a slot's earlier tenant.
+#[derive(Default)]
+pub(crate) struct Ready {
+    pub(crate) queue: Vec<u32>,
+    pub(crate) queued: Vec<bool>,
+    pub(crate) gens: Vec<u32>,
+}
+
+impl Ready {
+    pub(crate) fn wake(&mut self, slot: u32, gen: u32) {
+        let s = slot as usize;
+        if self.gens.get(s) == Some(&gen) && !self.queued[s] {
+            self.queued[s] = true;
+            self.queue.push(slot);
+        }
+    }
+}
+
+/// What a timer does when it fires.
+pub(crate) enum TimerAction {
+    Wake(Waker),
+    BlockingDone { done: Arc<Completion>, node: NodeId },
+    Node(super::node::NodeEvent),
+}
+
+/// A task spawned during a poll, waiting to be placed in the slab.
+pub(crate) struct NewTask {
+    pub(crate) id: TaskId,
+    pub(crate) node: NodeId,
+    pub(crate) name: &'static str,
+    pub(crate) fut: crate::BoxFuture<()>,
+    pub(crate) done: Arc<Completion>,
+}
+
+/// Blocking work waiting for a free thread.
+pub(crate) struct QueuedWork {
+    pub(crate) work: Box<dyn FnOnce() + Send>,
+    pub(crate) done: Arc<Completion>,
+    pub(crate) node: NodeId,
+}
+
+/// The blocking-thread pool model.
+#[derive(Default)]
+pub(crate) struct Threads {
+    pub(crate) current: usize,
+    pub(crate) peak: usize,
+    pub(crate) threads_max: Option<usize>,
+    pub(crate) queued: VecDeque<QueuedWork>,
+    pub(crate) samples: Vec<(u64, usize)>,
+}
+
+pub(crate) struct Core {
+    pub(crate) now_ns: u64,
+    pub(crate) start_ns: u64,
+    pub(crate) timers: BTreeMap<(u64, u64), TimerAction>,
+    pub(crate) timer_seq: u64,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) spawned: Vec<NewTask>,
+    pub(crate) next_task: TaskId,
+    pub(crate) aborts: Vec<TaskId>,
+    pub(crate) threads: Threads,
+    pub(crate) fault_log: Vec<String>,
+}
+
+impl Core {
+    pub(crate) fn add_timer(&mut self, at_ns: u64, action: TimerAction) -> (u64, u64) {
+        let key = (at_ns, self.timer_seq);
+        self.timer_seq += 1;
+        self.timers.insert(key, action);
+        key
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) ready: RefCell<Ready>,
+    pub(crate) core: RefCell<Core>,
+    pub(crate) rec: RefCell<Recorder>,
+    pub(crate) current: Cell<Option<(TaskId, NodeId)>>,
+    pub(crate) failure: RefCell<Option<Failure>>,
+    pub(crate) mem: RefCell<MemoryMeter>,
+    pub(crate) locks: RefCell<LockOrder>,
+    pub(crate) trace: RefCell<Trace>,
+    pub(crate) blocking_ns: Cell<Option<u64>>,
+    pub(crate) plan: FaultPlan,
+}
+
+impl Shared {
+    /// Records the run's first failure (later ones are consequences).
+    pub(crate) fn fail(&self, f: Failure) {
+        let mut slot = self.failure.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(f);
+        }
+    }
+
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.core.borrow().now_ns
+    }
+
+    pub(crate) fn event(
+        &self,
+        kind: EventKind,
+        task: u64,
+        extra: u64,
+        describe: impl FnOnce() -> String,
+    ) {
+        let now = self.now_ns();
+        self.trace
+            .borrow_mut()
+            .event(now, kind, task, extra, describe);
+    }
+
+    /// A fault coin from the policy; a replay mismatch fails the run.
+    pub(crate) fn coin(&self, p_ppm: u32) -> bool {
+        let r = self.rec.borrow_mut().coin(p_ppm);
+        r.unwrap_or_else(|m| {
+            self.fail(Failure::ReplayMismatch(m.detail));
+            false
+        })
+    }
+
+    /// A draw from the policy; a replay mismatch fails the run.
+    pub(crate) fn draw(&self, bound: u64) -> u64 {
+        if bound == 0 {
+            return 0;
+        }
+        let r = self.rec.borrow_mut().draw(bound);
+        r.unwrap_or_else(|m| {
+            self.fail(Failure::ReplayMismatch(m.detail));
+            0
+        })
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Rc<Shared>>> = const { RefCell::new(None) };
+}
+
+/// The running simulation on this thread, if any.
+pub(crate) fn shared() -> Option<Rc<Shared>> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Like [`shared`], for handle operations that only make sense inside a run.
+///
+/// # Panics
+/// When no simulation runs on this thread: a `SimHandle` was used outside
+/// its simulation.
+pub(crate) fn expect_shared() -> Rc<Shared> {
+    shared()
+        .expect("faultline: a SimHandle was used outside its simulation (no Sim on this thread)")
+}
+
+pub(crate) fn install(shared: Rc<Shared>) {
+    CURRENT.with(|c| {
+        let mut c = c.borrow_mut();
+        assert!(
+            c.is_none(),
+            "faultline: only one Sim may exist per thread at a time"
+        );
+        *c = Some(shared);
+    });
+}
+
+pub(crate) fn uninstall() {
+    CURRENT.with(|c| c.borrow_mut().take());
+}
+
+fn wake_key(key: usize) {
+    if let Some(s) = shared() {
+        s.ready
+            .borrow_mut()
+            .wake((key & 0xffff_ffff) as u32, (key >> 32) as u32);
+    }
+}
+
+unsafe fn vt_clone(p: *const ()) -> RawWaker {
+    RawWaker::new(p, &VTABLE)
+}
+unsafe fn vt_wake(p: *const ()) {
+    wake_key(p as usize);
+}
+unsafe fn vt_drop(_: *const ()) {}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(vt_clone, vt_wake, vt_wake, vt_drop);
+
+/// The waker of the task in `slot`, generation `gen`: no allocation, the key
+/// is the pointer value.
+pub(crate) fn waker(slot: u32, gen: u32) -> Waker {
+    let key = ((gen as usize) << 32) | slot as usize;
+    // SAFETY: the vtable never dereferences the data pointer.
+    unsafe { Waker::from_raw(RawWaker::new(key as *const (), &VTABLE)) }
+}

@@ -1,0 +1,707 @@
+//! The deterministic executor: one thread, one task polled at a time, the
+//! next one chosen by the schedule policy, time jumping to the next timer
+//! when every task is blocked.
+
+use super::context::{self, Core, NewTask, NodeId, Ready, Shared, Threads, TimerAction};
+use super::failure::Failure;
+use super::faults::FaultPlan;
+use super::handle::{start_blocking, SimHandle};
+use super::lockorder::LockOrder;
+use super::memory::MemoryMeter;
+use super::node::{Boot, Node, NodeConfig, NodeEvent};
+use super::outcome::Outcome;
+use super::pct::PctPolicy;
+use super::policy::{Decision, Policy, Recorder, TaskId};
+use super::probe_impl::SimProbe;
+use super::random::RandomPolicy;
+use super::replay::ReplayPolicy;
+use super::trace::{EventKind, Trace};
+use crate::sched::{Completion, JoinError};
+use crate::sync::Arc;
+use crate::BoxFuture;
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+/// Virtual time at which every run starts: 2026-01-01T00:00:00Z, so event
+/// timestamps look like real ones and `now - window` never underflows.
+pub const SIM_EPOCH_NS: u64 = 1_767_225_600_000_000_000;
+
+/// Which schedule policy a run uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicyKind {
+    /// Uniformly random among runnable tasks.
+    Random,
+    /// PCT with this bug depth; `expected_steps` sizes the change points.
+    Pct {
+        /// Bug depth `d` (number of ordering constraints), at least 1.
+        depth: u32,
+        /// About how many scheduling decisions a run makes.
+        expected_steps: u64,
+    },
+    /// Replays recorded decisions (strict: a misfit is a failure).
+    Replay {
+        /// The recorded decisions.
+        decisions: Vec<Decision>,
+        /// Strict (replay a file) or lenient (shrinking).
+        strict: bool,
+    },
+}
+
+/// How one simulated run is set up. Every field has a default.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// The seed of the policy's random stream. Default 0.
+    pub seed: u64,
+    /// The schedule policy. Default random.
+    pub policy: PolicyKind,
+    /// Virtual CPU time each poll costs. Default 1 µs.
+    pub poll_cost_ns: u64,
+    /// Polls allowed before the run fails as a livelock. Default 10 M.
+    pub steps_max: u64,
+    /// Virtual time allowed. Default 1 day.
+    pub time_max_ns: u64,
+    /// Chance (per million) that a task that returned `Pending` is polled
+    /// again without any wake-up (a spurious poll). Default 0.
+    pub spurious_wake_ppm: u32,
+    /// Memory limit of the memory meter; crossing it is an OOM failure.
+    /// Default none.
+    pub mem_limit_bytes: Option<u64>,
+    /// Blocking threads at most (`spawn_blocking` queues beyond). Default
+    /// unlimited.
+    pub threads_max: Option<usize>,
+    /// The faults to inject. Default none.
+    pub faults: FaultPlan,
+    /// Keep a readable event log (replay `--trace`). Default false.
+    pub keep_log: bool,
+    /// Lines of event log kept at most. Default 100,000.
+    pub log_lines_max: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 0,
+            policy: PolicyKind::Random,
+            poll_cost_ns: 1_000,
+            steps_max: 10_000_000,
+            time_max_ns: 86_400 * 1_000_000_000,
+            spurious_wake_ppm: 0,
+            mem_limit_bytes: None,
+            threads_max: None,
+            faults: FaultPlan::none(),
+            keep_log: false,
+            log_lines_max: 100_000,
+        }
+    }
+}
+
+struct TaskSlot {
+    id: TaskId,
+    node: NodeId,
+    name: &'static str,
+    fut: BoxFuture<()>,
+    done: Arc<Completion>,
+}
+
+/// One deterministic simulated run.
+///
+/// Only one `Sim` may exist per thread at a time (its handles find it
+/// through a thread-local).
+pub struct Sim {
+    pub(crate) shared: Rc<Shared>,
+    tasks: Vec<Option<TaskSlot>>,
+    free: Vec<u32>,
+    slot_of: BTreeMap<TaskId, u32>,
+    cfg: SimConfig,
+    steps: u64,
+    last_run: Option<TaskId>,
+    eligible: Vec<TaskId>,
+    eligible_pos: Vec<usize>,
+    _probe: crate::probe::Installed,
+}
+
+impl Sim {
+    /// Sets up a run; node 0 (`"main"`) exists from the start and never
+    /// faults.
+    ///
+    /// # Panics
+    /// When another `Sim` is alive on this thread.
+    pub fn new(cfg: SimConfig) -> Sim {
+        let policy: Box<dyn Policy> = match &cfg.policy {
+            PolicyKind::Random => Box::new(RandomPolicy::new(cfg.seed)),
+            PolicyKind::Pct {
+                depth,
+                expected_steps,
+            } => Box::new(PctPolicy::new(cfg.seed, *depth, *expected_steps)),
+            PolicyKind::Replay { decisions, strict } => {
+                Box::new(ReplayPolicy::new(decisions.clone(), *strict))
+            }
+        };
+        let core = Core {
+            now_ns: SIM_EPOCH_NS,
+            start_ns: SIM_EPOCH_NS,
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            nodes: vec![Node::new("main".into(), NodeConfig::default(), None)],
+            spawned: Vec::new(),
+            next_task: 0,
+            aborts: Vec::new(),
+            threads: Threads {
+                threads_max: cfg.threads_max,
+                ..Default::default()
+            },
+            fault_log: Vec::new(),
+        };
+        let shared = Rc::new(Shared {
+            ready: RefCell::new(Ready::default()),
+            core: RefCell::new(core),
+            rec: RefCell::new(Recorder::new(policy)),
+            current: Cell::new(None),
+            failure: RefCell::new(None),
+            mem: RefCell::new(MemoryMeter::new(cfg.mem_limit_bytes)),
+            locks: RefCell::new(LockOrder::default()),
+            trace: RefCell::new(Trace::new(cfg.keep_log, cfg.log_lines_max)),
+            blocking_ns: Cell::new(None),
+            plan: cfg.faults.clone(),
+        });
+        context::install(Rc::clone(&shared));
+        super::quiet_panics::install_hook();
+        Sim {
+            shared,
+            tasks: Vec::new(),
+            free: Vec::new(),
+            slot_of: BTreeMap::new(),
+            cfg,
+            steps: 0,
+            last_run: None,
+            eligible: Vec::new(),
+            eligible_pos: Vec::new(),
+            _probe: crate::probe::install(Rc::new(SimProbe)),
+        }
+    }
+
+    /// Adds a node; `boot` (if any) spawns its tasks at the start of the run
+    /// and again after every restart.
+    pub fn add_node(&mut self, name: &str, cfg: NodeConfig, boot: Option<Boot>) -> SimHandle {
+        let mut core = self.shared.core.borrow_mut();
+        core.nodes.push(Node::new(name.to_string(), cfg, boot));
+        SimHandle {
+            node: (core.nodes.len() - 1) as NodeId,
+        }
+    }
+
+    /// The handle of node 0, `"main"`.
+    pub fn main_handle(&self) -> SimHandle {
+        SimHandle { node: 0 }
+    }
+
+    /// Current virtual time (true time, not a node's clock).
+    pub fn now_ns(&self) -> u64 {
+        self.shared.now_ns()
+    }
+
+    /// Runs until `main` (on node 0) completes, a failure occurs, or a
+    /// limit is reached, and reports what happened.
+    pub fn run(mut self, main: impl Future<Output = ()> + Send + 'static) -> Outcome {
+        let main_done = Arc::new(Completion::default());
+        self.boot_nodes();
+        self.schedule_node_faults();
+        self.shared.core.borrow_mut().spawned.push(NewTask {
+            id: u64::MAX,
+            node: 0,
+            name: "main",
+            fut: Box::pin(main),
+            done: Arc::clone(&main_done),
+        });
+        self.admit_spawned();
+        while self.shared.failure.borrow().is_none() && !main_done.is_finished() {
+            if !self.step() {
+                break;
+            }
+        }
+        self.finish()
+    }
+
+    fn boot_nodes(&mut self) {
+        let boots: Vec<(NodeId, Boot)> = {
+            let core = self.shared.core.borrow();
+            core.nodes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| n.boot.clone().map(|b| (i as NodeId, b)))
+                .collect()
+        };
+        for (node, boot) in boots {
+            boot(SimHandle { node });
+        }
+    }
+
+    /// One scheduling step: fire due timers, pick a task, poll it. Returns
+    /// false when the run must stop.
+    fn step(&mut self) -> bool {
+        self.fire_due_timers();
+        self.collect_eligible();
+        if self.eligible.is_empty() {
+            return self.advance_time();
+        }
+        let Some(pos) = self.choose() else {
+            return false;
+        };
+        let slot = {
+            let mut ready = self.shared.ready.borrow_mut();
+            let slot = ready.queue.swap_remove(pos);
+            ready.queued[slot as usize] = false;
+            slot
+        };
+        self.poll_slot(slot);
+        self.admit_spawned();
+        self.process_aborts();
+        self.steps += 1;
+        if self.steps >= self.cfg.steps_max {
+            self.shared.fail(Failure::StepLimit(self.cfg.steps_max));
+            return false;
+        }
+        true
+    }
+
+    fn collect_eligible(&mut self) {
+        self.eligible.clear();
+        self.eligible_pos.clear();
+        let ready = self.shared.ready.borrow();
+        let core = self.shared.core.borrow();
+        let now = core.now_ns;
+        for (pos, &slot) in ready.queue.iter().enumerate() {
+            if let Some(t) = &self.tasks[slot as usize] {
+                if core.nodes[t.node as usize].runnable(now) {
+                    self.eligible.push(t.id);
+                    self.eligible_pos.push(pos);
+                }
+            }
+        }
+    }
+
+    /// Picks the next task; returns its position in the ready queue.
+    fn choose(&mut self) -> Option<usize> {
+        if self.eligible.len() == 1 {
+            return Some(self.eligible_pos[0]);
+        }
+        let default = match self.last_run {
+            Some(t) if self.eligible.contains(&t) => t,
+            _ => self.eligible.iter().copied().min().unwrap_or(0),
+        };
+        let picked = self.shared.rec.borrow_mut().pick(&self.eligible, default);
+        match picked {
+            Ok(id) => {
+                let i = self.eligible.iter().position(|&t| t == id).unwrap_or(0);
+                Some(self.eligible_pos[i])
+            }
+            Err(m) => {
+                self.shared.fail(Failure::ReplayMismatch(m.detail));
+                None
+            }
+        }
+    }
+
+    fn poll_slot(&mut self, slot: u32) {
+        let gen = self.shared.ready.borrow().gens[slot as usize];
+        let Some(task) = self.tasks[slot as usize].as_mut() else {
+            return;
+        };
+        let (id, node, name) = (task.id, task.node, task.name);
+        self.last_run = Some(id);
+        self.shared.current.set(Some((id, node)));
+        let waker = context::waker(slot, gen);
+        let mut cx = Context::from_waker(&waker);
+        let polled = catch_unwind(AssertUnwindSafe(|| task.fut.as_mut().poll(&mut cx)));
+        self.shared.current.set(None);
+        {
+            let mut core = self.shared.core.borrow_mut();
+            core.now_ns += self.cfg.poll_cost_ns;
+        }
+        self.shared.event(EventKind::Poll, id, 0, || {
+            format!("poll task {id} '{name}'")
+        });
+        match polled {
+            Ok(Poll::Pending) => {
+                if self.cfg.spurious_wake_ppm > 0 && self.shared.coin(self.cfg.spurious_wake_ppm) {
+                    self.shared.ready.borrow_mut().wake(slot, gen);
+                }
+            }
+            Ok(Poll::Ready(())) => self.remove_slot(slot, Ok(())),
+            Err(payload) => {
+                let message = super::quiet_panics::message(&payload);
+                self.shared.fail(Failure::Panic {
+                    task: name.to_string(),
+                    message,
+                });
+                self.remove_slot(slot, Err(JoinError::Panicked));
+            }
+        }
+    }
+
+    /// Places tasks spawned since the last call into the slab, runnable.
+    fn admit_spawned(&mut self) {
+        loop {
+            let batch = std::mem::take(&mut self.shared.core.borrow_mut().spawned);
+            if batch.is_empty() {
+                return;
+            }
+            for t in batch {
+                self.admit(t);
+            }
+        }
+    }
+
+    fn admit(&mut self, t: NewTask) {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.tasks.push(None);
+                let mut ready = self.shared.ready.borrow_mut();
+                ready.queued.push(false);
+                ready.gens.push(0);
+                (self.tasks.len() - 1) as u32
+            }
+        };
+        self.slot_of.insert(t.id, slot);
+        self.tasks[slot as usize] = Some(TaskSlot {
+            id: t.id,
+            node: t.node,
+            name: t.name,
+            fut: t.fut,
+            done: t.done,
+        });
+        let gen = self.shared.ready.borrow().gens[slot as usize];
+        self.shared.ready.borrow_mut().wake(slot, gen);
+    }
+
+    /// Removes a task, drops its future (as that task, so its guards report
+    /// their release) and reports its end to its handle.
+    fn remove_slot(&mut self, slot: u32, result: Result<(), JoinError>) {
+        let Some(task) = self.tasks[slot as usize].take() else {
+            return;
+        };
+        {
+            let mut ready = self.shared.ready.borrow_mut();
+            ready.gens[slot as usize] = ready.gens[slot as usize].wrapping_add(1);
+            if ready.queued[slot as usize] {
+                ready.queued[slot as usize] = false;
+                ready.queue.retain(|&s| s != slot);
+            }
+        }
+        self.free.push(slot);
+        self.slot_of.remove(&task.id);
+        let TaskSlot {
+            id,
+            name,
+            fut,
+            done,
+            node,
+            ..
+        } = task;
+        self.shared.current.set(Some((id, node)));
+        let dropped = catch_unwind(AssertUnwindSafe(move || drop(fut)));
+        self.shared.current.set(None);
+        if dropped.is_err() {
+            self.shared.fail(Failure::Panic {
+                task: name.to_string(),
+                message: "panicked while being dropped".into(),
+            });
+        }
+        self.shared.locks.borrow_mut().forget(id);
+        self.shared.event(EventKind::Done, id, 0, || {
+            format!("task {id} '{name}' ended")
+        });
+        done.finish(result);
+    }
+
+    fn process_aborts(&mut self) {
+        let aborts = std::mem::take(&mut self.shared.core.borrow_mut().aborts);
+        for id in aborts {
+            if let Some(&slot) = self.slot_of.get(&id) {
+                self.remove_slot(slot, Err(JoinError::Cancelled));
+            }
+        }
+    }
+
+    /// Fires every timer that is due at the current time.
+    fn fire_due_timers(&mut self) {
+        loop {
+            let action = {
+                let mut core = self.shared.core.borrow_mut();
+                let now = core.now_ns;
+                match core.timers.first_key_value() {
+                    Some((&(at, _), _)) if at <= now => core.timers.pop_first().map(|(_, a)| a),
+                    _ => None,
+                }
+            };
+            match action {
+                None => return,
+                Some(TimerAction::Wake(w)) => w.wake(),
+                Some(TimerAction::BlockingDone { done, node }) => self.blocking_done(&done, node),
+                Some(TimerAction::Node(ev)) => self.node_event(ev),
+            }
+        }
+    }
+
+    fn blocking_done(&mut self, done: &Completion, _node: NodeId) {
+        let next = {
+            let mut core = self.shared.core.borrow_mut();
+            let now = core.now_ns;
+            let t = &mut core.threads;
+            t.current -= 1;
+            if t.samples.len() < super::memory::SAMPLES_MAX {
+                t.samples.push((now, t.current));
+            }
+            t.queued.pop_front()
+        };
+        done.finish(Ok(()));
+        if let Some(job) = next {
+            start_blocking(&self.shared, job);
+        }
+    }
+
+    /// Nothing can run: jump to the next timer or pause end, or report a
+    /// deadlock. Returns false when the run must stop.
+    fn advance_time(&mut self) -> bool {
+        let next = {
+            let core = self.shared.core.borrow();
+            let timer = core.timers.first_key_value().map(|(k, _)| k.0);
+            let ready = self.shared.ready.borrow();
+            let pause_end = ready
+                .queue
+                .iter()
+                .filter_map(|&s| self.tasks[s as usize].as_ref())
+                .map(|t| &core.nodes[t.node as usize])
+                .filter(|n| n.up && n.paused_until_ns > core.now_ns)
+                .map(|n| n.paused_until_ns)
+                .min();
+            match (timer, pause_end) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        let Some(next) = next else {
+            let blocked = self.blocked_names();
+            self.shared.fail(Failure::Deadlock { blocked });
+            return false;
+        };
+        if next - SIM_EPOCH_NS > self.cfg.time_max_ns {
+            self.shared.fail(Failure::TimeLimit(self.cfg.time_max_ns));
+            return false;
+        }
+        let mut core = self.shared.core.borrow_mut();
+        if next > core.now_ns {
+            core.now_ns = next;
+        }
+        drop(core);
+        self.shared.event(EventKind::TimeJump, 0, next, || {
+            "time jumps to next timer".into()
+        });
+        true
+    }
+
+    fn blocked_names(&self) -> Vec<String> {
+        let core = self.shared.core.borrow();
+        self.tasks
+            .iter()
+            .flatten()
+            .take(20)
+            .map(|t| {
+                format!(
+                    "{} '{}' on {}",
+                    t.id, t.name, core.nodes[t.node as usize].name
+                )
+            })
+            .collect()
+    }
+}
+
+// Node faults and the end of a run.
+impl Sim {
+    /// Draws the plan's node faults (times, nodes, sizes) from the policy
+    /// and puts them on the timer wheel.
+    fn schedule_node_faults(&mut self) {
+        let plan = self.shared.plan.clone();
+        let faulty: Vec<NodeId> = {
+            let core = self.shared.core.borrow();
+            (0..core.nodes.len() as NodeId)
+                .filter(|&n| core.nodes[n as usize].cfg.faulty)
+                .collect()
+        };
+        if faulty.is_empty() || plan.horizon_ns == 0 {
+            return;
+        }
+        let s = Rc::clone(&self.shared);
+        let pick_node = || faulty[s.draw(faulty.len() as u64) as usize];
+        let mut events = Vec::new();
+        for _ in 0..plan.crashes {
+            let at = s.draw(plan.horizon_ns);
+            let node = pick_node();
+            let downtime_ns = plan.downtime_ns;
+            events.push((at, NodeEvent::Crash { node, downtime_ns }));
+        }
+        for _ in 0..plan.pauses {
+            let at = s.draw(plan.horizon_ns);
+            let node = pick_node();
+            let pause_ns = 1 + s.draw(plan.pause_ns_max);
+            events.push((at, NodeEvent::Pause { node, pause_ns }));
+        }
+        for _ in 0..plan.clock_jumps {
+            let at = s.draw(plan.horizon_ns);
+            let node = pick_node();
+            let m = plan.jump_ns_max;
+            let delta_ns = s.draw(2 * m + 1) as i64 - m as i64;
+            events.push((at, NodeEvent::ClockJump { node, delta_ns }));
+        }
+        let mut core = s.core.borrow_mut();
+        let start = core.start_ns;
+        for (at, ev) in events {
+            core.add_timer(start + at, TimerAction::Node(ev));
+        }
+    }
+
+    fn node_event(&mut self, ev: NodeEvent) {
+        let now = self.now_ns();
+        let name = |core: &Core, n: NodeId| core.nodes[n as usize].name.clone();
+        let line = {
+            let mut core = self.shared.core.borrow_mut();
+            let line = match ev {
+                NodeEvent::Crash { node, downtime_ns } => {
+                    core.add_timer(
+                        now + downtime_ns.max(1),
+                        TimerAction::Node(NodeEvent::Restart { node }),
+                    );
+                    format!(
+                        "node '{}' crashes (down {} ms)",
+                        name(&core, node),
+                        downtime_ns / 1_000_000
+                    )
+                }
+                NodeEvent::Restart { node } => format!("node '{}' restarts", name(&core, node)),
+                NodeEvent::Pause { node, pause_ns } => {
+                    let n = &mut core.nodes[node as usize];
+                    n.paused_until_ns = n.paused_until_ns.max(now + pause_ns);
+                    format!(
+                        "node '{}' pauses {} ms",
+                        name(&core, node),
+                        pause_ns / 1_000_000
+                    )
+                }
+                NodeEvent::ClockJump { node, delta_ns } => {
+                    core.nodes[node as usize].cfg.skew_ns += delta_ns;
+                    format!(
+                        "node '{}' clock jumps {} ms",
+                        name(&core, node),
+                        delta_ns / 1_000_000
+                    )
+                }
+            };
+            let at_ms = (now - core.start_ns) as f64 / 1e6;
+            core.fault_log.push(format!("{at_ms:.3} ms: {line}"));
+            line
+        };
+        self.shared.event(EventKind::Node, 0, 0, || line);
+        match ev {
+            NodeEvent::Crash { node, .. } => self.crash_node(node),
+            NodeEvent::Restart { node } => self.restart_node(node),
+            _ => {}
+        }
+    }
+
+    /// Drops every task of `node` (a process crash: memory state is gone,
+    /// durable state kept by the scenario survives).
+    fn crash_node(&mut self, node: NodeId) {
+        self.shared.core.borrow_mut().nodes[node as usize].up = false;
+        let slots: Vec<u32> = self
+            .slot_of
+            .values()
+            .copied()
+            .filter(|&s| {
+                self.tasks[s as usize]
+                    .as_ref()
+                    .is_some_and(|t| t.node == node)
+            })
+            .collect();
+        for slot in slots {
+            self.remove_slot(slot, Err(JoinError::Cancelled));
+        }
+        let mut core = self.shared.core.borrow_mut();
+        core.threads.queued.retain(|j| j.node != node);
+    }
+
+    fn restart_node(&mut self, node: NodeId) {
+        let boot = {
+            let mut core = self.shared.core.borrow_mut();
+            let n = &mut core.nodes[node as usize];
+            n.up = true;
+            n.restarts += 1;
+            n.boot.clone()
+        };
+        if let Some(boot) = boot {
+            boot(SimHandle { node });
+            self.admit_spawned();
+        }
+    }
+
+    fn finish(mut self) -> Outcome {
+        let s = Rc::clone(&self.shared);
+        let failure = s.failure.borrow_mut().take();
+        let (decisions, preemptions, policy) = {
+            let mut rec = s.rec.borrow_mut();
+            (
+                std::mem::take(&mut rec.decisions),
+                rec.preemptions,
+                rec.policy.name(),
+            )
+        };
+        let (trace_hash, log) = {
+            let mut t = s.trace.borrow_mut();
+            (t.hash, t.log.take().unwrap_or_default())
+        };
+        let mut mem = std::mem::take(&mut *s.mem.borrow_mut());
+        let mut core = s.core.borrow_mut();
+        let start = core.start_ns;
+        mem.samples.iter_mut().for_each(|x| x.0 -= start);
+        let mut thread_samples = std::mem::take(&mut core.threads.samples);
+        thread_samples.iter_mut().for_each(|x| x.0 -= start);
+        let out = Outcome {
+            failure,
+            policy,
+            trace_hash,
+            steps: self.steps,
+            virtual_ns: core.now_ns - start,
+            decisions,
+            preemptions,
+            mem_peak_bytes: mem.peak,
+            mem_samples: mem.samples,
+            threads_peak: core.threads.peak,
+            thread_samples,
+            fault_log: std::mem::take(&mut core.fault_log),
+            log,
+        };
+        drop(core);
+        self.drop_all_tasks();
+        out
+    }
+
+    fn drop_all_tasks(&mut self) {
+        let slots: Vec<u32> = self.slot_of.values().copied().collect();
+        for slot in slots {
+            self.remove_slot(slot, Err(JoinError::Cancelled));
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.drop_all_tasks();
+        self.shared.core.borrow_mut().timers.clear();
+        super::quiet_panics::leave_sim();
+        context::uninstall();
+    }
+}

@@ -1,0 +1,42 @@
+//! What one simulated run reports.
+
+use super::failure::Failure;
+use super::policy::Decision;
+
+/// The result of [`Sim::run`](super::Sim::run).
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The first failure, or `None` when every oracle held.
+    pub failure: Option<Failure>,
+    /// The schedule policy's name.
+    pub policy: &'static str,
+    /// FNV-1a hash of every event: same seed + same build = same hash.
+    pub trace_hash: u64,
+    /// Polls made.
+    pub steps: u64,
+    /// Virtual time the run took, ns.
+    pub virtual_ns: u64,
+    /// Every decision, for the replay file.
+    pub decisions: Vec<Decision>,
+    /// Picks that were not the default (preemptions).
+    pub preemptions: usize,
+    /// Peak of the memory meter, bytes.
+    pub mem_peak_bytes: u64,
+    /// `(virtual ns since start, bytes held)`.
+    pub mem_samples: Vec<(u64, u64)>,
+    /// Peak of blocking threads alive.
+    pub threads_peak: usize,
+    /// `(virtual ns since start, blocking threads alive)`.
+    pub thread_samples: Vec<(u64, usize)>,
+    /// Faults that struck, one line each.
+    pub fault_log: Vec<String>,
+    /// The readable event log (when `keep_log` was set).
+    pub log: Vec<String>,
+}
+
+impl Outcome {
+    /// Whether every oracle held.
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}

@@ -1,0 +1,76 @@
+//! The run's event trace: a running FNV-1a hash of every event (same seed,
+//! same build: same hash), and optionally a readable log.
+
+/// What happened at one step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EventKind {
+    /// A task was polled.
+    Poll = 1,
+    /// A task finished.
+    Done = 2,
+    /// A task was spawned.
+    Spawn = 3,
+    /// Time jumped forward to a timer.
+    TimeJump = 4,
+    /// A fault struck.
+    Fault = 5,
+    /// A node crashed, restarted, paused or had its clock moved.
+    Node = 6,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// The event trace of one run.
+pub(crate) struct Trace {
+    pub(crate) hash: u64,
+    pub(crate) log: Option<Vec<String>>,
+    log_max: usize,
+}
+
+impl Trace {
+    pub(crate) fn new(keep_log: bool, log_max: usize) -> Self {
+        Trace {
+            hash: FNV_OFFSET,
+            log: keep_log.then(Vec::new),
+            log_max,
+        }
+    }
+
+    fn mix(&mut self, v: u64) {
+        for b in v.to_le_bytes() {
+            self.hash = (self.hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+        }
+    }
+
+    /// Hashes one event; `describe` is only called when a log is kept.
+    pub(crate) fn event(
+        &mut self,
+        now_ns: u64,
+        kind: EventKind,
+        task: u64,
+        extra: u64,
+        describe: impl FnOnce() -> String,
+    ) {
+        self.mix(now_ns);
+        self.mix(kind as u64);
+        self.mix(task);
+        self.mix(extra);
+        if let Some(log) = &mut self.log {
+            if log.len() < self.log_max {
+                log.push(format!("{:>12.3} ms  {}", now_ns as f64 / 1e6, describe()));
+            }
+        }
+    }
+}
+
+/// Folds many runs' trace hashes into one digest (order-sensitive), so two
+/// seed sweeps can be compared at a glance.
+pub fn digest(hashes: impl IntoIterator<Item = u64>) -> u64 {
+    let mut t = Trace::new(false, 0);
+    for h in hashes {
+        t.mix(h);
+    }
+    t.hash
+}
