@@ -31,6 +31,7 @@ pub mod sched;
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
 pub mod sim;
 pub mod sink;
+pub mod store;
 pub mod sync;
 
 /// A boxed, sendable future: what the object-safe world traits return.

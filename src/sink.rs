@@ -2,7 +2,7 @@
 //! fault-injecting wrapper.
 
 use crate::clock::Clock;
-use crate::sync::{Arc, Mutex};
+use crate::sync::{Arc, DynArc, Mutex};
 use crate::BoxFuture;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -131,14 +131,14 @@ impl SinkFaults for ScriptedFaults {
 /// Wraps a sink and injects faults in front of it.
 pub struct FaultySink<S> {
     inner: Arc<S>,
-    clock: Arc<dyn Clock>,
-    faults: Arc<dyn SinkFaults>,
+    clock: DynArc<dyn Clock>,
+    faults: DynArc<dyn SinkFaults>,
 }
 
 impl<S> FaultySink<S> {
     /// Wraps `inner`; `faults` decides each write's fault, `clock` times
     /// delays and hangs.
-    pub fn new(inner: Arc<S>, clock: Arc<dyn Clock>, faults: Arc<dyn SinkFaults>) -> Self {
+    pub fn new(inner: Arc<S>, clock: DynArc<dyn Clock>, faults: DynArc<dyn SinkFaults>) -> Self {
         FaultySink {
             inner,
             clock,
@@ -151,7 +151,7 @@ impl<T: Send + 'static, S: Sink<T> + 'static> Sink<T> for FaultySink<S> {
     fn write(&self, batch: Vec<T>) -> BoxFuture<Result<(), SinkError<T>>> {
         let fault = self.faults.next_fault();
         let inner = Arc::clone(&self.inner);
-        let clock = Arc::clone(&self.clock);
+        let clock = DynArc::clone(&self.clock);
         Box::pin(async move {
             match fault {
                 None => inner.write(batch).await,

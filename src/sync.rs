@@ -76,6 +76,13 @@ pub use imp::{
     Ordering,
 };
 
+/// A shared handle to a *trait object* of the world (`dyn Clock`,
+/// `dyn Scheduler`, `dyn Sink`): always `std::sync::Arc`, in every mode,
+/// because loom's `Arc` cannot hold unsized values. Model checkers do not
+/// need to track these handles' reference counts; the primitives under test
+/// use [`Arc`].
+pub use std::sync::Arc as DynArc;
+
 /// A blocking mutual-exclusion lock reached only through [`Mutex::with`].
 pub struct Mutex<T> {
     inner: imp::RawMutex<T>,

@@ -3,7 +3,7 @@
 //! blocked by a blocking call) shows up as lag.
 
 use crate::clock::Clock;
-use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
+use crate::sync::{Arc, AtomicU64, DynArc, Mutex, Ordering};
 use std::time::Duration;
 
 /// Samples kept at most.
@@ -41,7 +41,7 @@ impl LagMeter {
 ///
 /// # Cancel safety
 /// Cancel safe: it holds nothing between beats.
-pub async fn heartbeat(clock: Arc<dyn Clock>, period: Duration, meter: Arc<LagMeter>) {
+pub async fn heartbeat(clock: DynArc<dyn Clock>, period: Duration, meter: Arc<LagMeter>) {
     let period_ns = u64::try_from(period.as_nanos()).unwrap_or(u64::MAX).max(1);
     let mut due = clock.now_ns().saturating_add(period_ns);
     loop {

@@ -94,3 +94,30 @@ pub fn expect_child_failure(child: &str, expected: &str) {
         .unwrap_or_default();
     println!("caught as expected ({child}): {first}");
 }
+
+/// Runs `check` (a model checker call that must fail) and asserts that it
+/// panicked with `expected` in its message; prints the iterations it took.
+pub fn expect_caught(
+    checker: &str,
+    model: &str,
+    iters: &Iterations,
+    expected: &str,
+    check: impl FnOnce(),
+) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+    let n = iters.0.load(Ordering::Relaxed);
+    let payload = match r {
+        Ok(()) => panic!("{checker}: {model}: NOT caught after {n} iterations"),
+        Err(p) => p,
+    };
+    let msg = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(
+        msg.contains(expected),
+        "{checker}: {model}: failed, but not with {expected:?}: {msg}"
+    );
+    println!("{checker}: {model}: caught after {n} iterations: {expected}");
+}
