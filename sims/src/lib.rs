@@ -1,0 +1,49 @@
+//! # faultline-sims
+//!
+//! The scenarios faultline runs (one per historical bug, each with its
+//! pre-fix and fixed variant) and the machinery behind the `faultline`
+//! command line: seed sweeps with sharding ([`runner`]), replay files
+//! ([`replay_file`]), strict replay and shrinking ([`rerun`]) and the
+//! default exploration ([`explore`]).
+//!
+//! ```
+//! use faultline_sims::{find, runner::{run_seed, PolicySpec}};
+//!
+//! let toy = find("toy-rmw").unwrap();
+//! let run = run_seed(toy.as_ref(), "fixed", 7, PolicySpec::Random).unwrap();
+//! assert!(run.outcome.passed());
+//! ```
+
+pub mod explore;
+pub mod policy;
+pub mod replay_file;
+pub mod rerun;
+pub mod runner;
+pub mod scenario;
+pub mod scenarios;
+pub mod seeds;
+
+pub use replay_file::{parse_replay, ReplayFile, ReplayFileError};
+pub use scenario::{Scenario, ScenarioError, FIXED};
+
+/// Every registered scenario, in the order `list` shows them. A new
+/// scenario is one line here.
+pub fn registry() -> Vec<Box<dyn Scenario>> {
+    vec![Box::new(scenarios::toy_rmw::ToyRmw::default())]
+}
+
+/// The registered scenario called `name`.
+///
+/// # Errors
+/// [`ScenarioError::UnknownScenario`] (listing the known names) when there is
+/// none.
+pub fn find(name: &str) -> Result<Box<dyn Scenario>, ScenarioError> {
+    let all = registry();
+    let known: Vec<&'static str> = all.iter().map(|s| s.name()).collect();
+    all.into_iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| ScenarioError::UnknownScenario {
+            name: name.to_string(),
+            known,
+        })
+}

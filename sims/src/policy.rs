@@ -1,0 +1,73 @@
+//! The schedule policy of a sweep, as the command line and replay files name
+//! it: `random`, or `pct` with a bug depth.
+
+use faultline::sim::PolicyKind;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// PCT's bug depth when none is given.
+pub const PCT_DEPTH_DEFAULT: u32 = 3;
+
+/// A seeded schedule policy (replays are not one: they follow a file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum PolicySpec {
+    /// Uniformly random among runnable tasks.
+    Random,
+    /// PCT of bug depth `depth` over about `expected_steps` decisions.
+    Pct {
+        /// Bug depth, at least 1.
+        depth: u32,
+        /// About how many scheduling decisions a run makes, at least 1.
+        expected_steps: u64,
+    },
+}
+
+impl PolicySpec {
+    /// The simulator's policy for this spec.
+    pub fn kind(&self) -> PolicyKind {
+        match *self {
+            PolicySpec::Random => PolicyKind::Random,
+            PolicySpec::Pct {
+                depth,
+                expected_steps,
+            } => PolicyKind::Pct {
+                depth,
+                expected_steps,
+            },
+        }
+    }
+
+    /// The command-line flags that select this policy (empty for random,
+    /// the default).
+    pub fn cli_flags(&self) -> String {
+        match *self {
+            PolicySpec::Random => String::new(),
+            PolicySpec::Pct { depth, .. } if depth == PCT_DEPTH_DEFAULT => " --policy pct".into(),
+            PolicySpec::Pct { depth, .. } => format!(" --policy pct --pct-depth {depth}"),
+        }
+    }
+
+    /// Checks the parameters are usable.
+    ///
+    /// # Errors
+    /// A message when PCT's depth or expected steps is 0.
+    pub fn validate(&self) -> Result<(), String> {
+        match *self {
+            PolicySpec::Pct { depth: 0, .. } => Err("PCT depth must be at least 1".into()),
+            PolicySpec::Pct {
+                expected_steps: 0, ..
+            } => Err("PCT expected_steps must be at least 1".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for PolicySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicySpec::Random => f.write_str("random"),
+            PolicySpec::Pct { depth, .. } => write!(f, "pct depth {depth}"),
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! The replay file: everything needed to rerun one failing run exactly
+//! (scenario, variant, seed, policy, simulator parameters, fault plan, every
+//! schedule decision) and what it did (failure, trace hash), with the crate
+//! version and git commit it was recorded at. JSON, versioned.
+//!
+//! Reading never panics: a malformed file is a [`ReplayFileError`] that
+//! says what was wrong and where.
+
+use crate::policy::PolicySpec;
+use faultline::sim::{Decision, Failure, FaultPlan, SimConfig};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::Path;
+
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The failure kinds a file may record (see `Failure::kind`).
+const FAILURE_KINDS: &[&str] = &[
+    "panic",
+    "deadlock",
+    "oom",
+    "lock-order",
+    "invariant",
+    "step-limit",
+    "time-limit",
+    "replay-mismatch",
+];
+
+/// Decisions written per line.
+const DECISIONS_PER_LINE: usize = 16;
+
+/// One recorded run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayFile {
+    /// Format version ([`FORMAT_VERSION`]).
+    pub format: u32,
+    /// The scenario's name.
+    pub scenario: String,
+    /// The variant run.
+    pub variant: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// The policy that made the decisions (a replay follows `decisions`).
+    pub policy: PolicySpec,
+    /// Simulator parameters of the run.
+    #[serde(default)]
+    pub params: SimParams,
+    /// The fault plan of the run.
+    pub faults: FaultPlan,
+    /// The failure, or `None` for a passing run.
+    pub failure: Option<FailureRecord>,
+    /// The run's trace hash, as `0x` and 16 hex digits.
+    #[serde(with = "hex_u64")]
+    pub trace_hash: u64,
+    /// Version of faultline that recorded the file.
+    pub faultline_version: String,
+    /// Git commit (short) of the build that recorded it, or `"unknown"`.
+    pub commit: String,
+    /// Set when the file is the result of `faultline shrink`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<ShrinkRecord>,
+    /// Every schedule decision, in order.
+    pub decisions: Vec<Decision>,
+}
+
+/// The simulator parameters that change a run. Absent fields take the
+/// simulator's defaults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimParams {
+    /// Virtual CPU time per poll.
+    pub poll_cost_ns: u64,
+    /// Spurious polls per million pending polls.
+    pub spurious_wake_ppm: u32,
+    /// Memory limit, if any.
+    pub mem_limit_bytes: Option<u64>,
+    /// Blocking threads at most, if limited.
+    pub threads_max: Option<usize>,
+    /// Polls allowed.
+    pub steps_max: u64,
+    /// Virtual time allowed.
+    pub time_max_ns: u64,
+}
+
+impl Default for SimParams {
+    fn default() -> Self {
+        SimParams::of(&SimConfig::default())
+    }
+}
+
+impl SimParams {
+    /// The parameters of `cfg`.
+    pub fn of(cfg: &SimConfig) -> Self {
+        SimParams {
+            poll_cost_ns: cfg.poll_cost_ns,
+            spurious_wake_ppm: cfg.spurious_wake_ppm,
+            mem_limit_bytes: cfg.mem_limit_bytes,
+            threads_max: cfg.threads_max,
+            steps_max: cfg.steps_max,
+            time_max_ns: cfg.time_max_ns,
+        }
+    }
+
+    /// Sets these parameters on `cfg`.
+    pub fn apply(&self, cfg: &mut SimConfig) {
+        cfg.poll_cost_ns = self.poll_cost_ns;
+        cfg.spurious_wake_ppm = self.spurious_wake_ppm;
+        cfg.mem_limit_bytes = self.mem_limit_bytes;
+        cfg.threads_max = self.threads_max;
+        cfg.steps_max = self.steps_max;
+        cfg.time_max_ns = self.time_max_ns;
+    }
+}
+
+/// A failure as recorded: its kind and its message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureRecord {
+    /// `Failure::kind`, e.g. `"invariant"`.
+    pub kind: String,
+    /// The failure's message (its `Display`).
+    pub message: String,
+}
+
+impl From<&Failure> for FailureRecord {
+    fn from(f: &Failure) -> Self {
+        FailureRecord {
+            kind: f.kind().to_string(),
+            message: f.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for FailureRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What `faultline shrink` did to get this file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShrinkRecord {
+    /// Non-default decisions before shrinking.
+    pub choices_before: usize,
+    /// Non-default decisions after.
+    pub choices_after: usize,
+    /// Candidate runs tried.
+    pub attempts: usize,
+}
+
+/// Why a replay file could not be read.
+#[derive(Debug)]
+pub enum ReplayFileError {
+    /// The file could not be read or written.
+    Io {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// Not valid JSON, or not a replay file's shape.
+    Syntax {
+        /// What was wrong, with line and column.
+        message: String,
+        /// 1-based line of the error (0 when unknown).
+        line: usize,
+        /// 1-based column of the error (0 when unknown).
+        column: usize,
+    },
+    /// Written by a build with another format version.
+    Version {
+        /// The file's version (`u32::MAX` for anything larger).
+        found: u32,
+    },
+    /// Well-formed, but a value is unusable.
+    Invalid(String),
+}
+
+impl fmt::Display for ReplayFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayFileError::Io { path, source } => write!(f, "cannot access '{path}': {source}"),
+            ReplayFileError::Syntax { message, .. } => {
+                write!(f, "malformed replay file: {message}")
+            }
+            ReplayFileError::Version { found } => write!(
+                f,
+                "replay file format {found} is not supported (this build reads format {FORMAT_VERSION})"
+            ),
+            ReplayFileError::Invalid(msg) => write!(f, "invalid replay file: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for ReplayFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReplayFileError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<serde_json::Error> for ReplayFileError {
+    fn from(e: serde_json::Error) -> Self {
+        ReplayFileError::Syntax {
+            message: e.to_string(),
+            line: e.line(),
+            column: e.column(),
+        }
+    }
+}
+
+/// Parses and checks a replay file's text.
+///
+/// # Errors
+/// [`ReplayFileError::Syntax`] for text that is not JSON or not shaped like
+/// a replay file, [`ReplayFileError::Version`] for another format version,
+/// [`ReplayFileError::Invalid`] for unusable values (PCT depth 0, an unknown
+/// failure kind, an empty scenario name).
+pub fn parse_replay(text: &str) -> Result<ReplayFile, ReplayFileError> {
+    // The version first, so an older or newer file is named as such
+    // instead of failing on a field it lacks.
+    let value: serde_json::Value = serde_json::from_str(text)?;
+    let Some(top) = value.as_object() else {
+        return Err(ReplayFileError::Invalid(
+            "expected a JSON object at the top level".into(),
+        ));
+    };
+    let format = top
+        .get("format")
+        .ok_or_else(|| ReplayFileError::Invalid("missing field `format`".into()))?;
+    match format.as_u64() {
+        Some(v) if v == u64::from(FORMAT_VERSION) => {}
+        Some(v) => {
+            return Err(ReplayFileError::Version {
+                found: u32::try_from(v).unwrap_or(u32::MAX),
+            })
+        }
+        None => {
+            return Err(ReplayFileError::Invalid(format!(
+                "`format` must be a version number, found {format}"
+            )))
+        }
+    }
+    let file: ReplayFile = serde_json::from_str(text)?;
+    file.validate().map_err(ReplayFileError::Invalid)?;
+    Ok(file)
+}
+
+/// Reads and parses the replay file at `path`.
+///
+/// # Errors
+/// [`ReplayFileError::Io`] when it cannot be read; otherwise as
+/// [`parse_replay`].
+pub fn read_replay(path: &Path) -> Result<ReplayFile, ReplayFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReplayFileError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_replay(&text)
+}
+
+impl ReplayFile {
+    /// Checks the values a well-shaped file may still get wrong.
+    ///
+    /// # Errors
+    /// A message naming the first unusable value.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.scenario.is_empty() {
+            return Err("the scenario name is empty".into());
+        }
+        self.policy.validate()?;
+        if self.params.steps_max == 0 {
+            return Err("params.steps_max must be at least 1".into());
+        }
+        if let Some(f) = &self.failure {
+            if !FAILURE_KINDS.contains(&f.kind.as_str()) {
+                return Err(format!(
+                    "unknown failure kind '{}' (known: {})",
+                    f.kind,
+                    FAILURE_KINDS.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The file as JSON text: pretty, with the decisions packed
+    /// 16 to a line.
+    pub fn to_json(&self) -> String {
+        let head = ReplayFile {
+            decisions: Vec::new(),
+            ..self.clone()
+        };
+        let mut text = serde_json::to_string_pretty(&head).unwrap_or_default();
+        let empty = "\"decisions\": []";
+        let Some(at) = text.rfind(empty) else {
+            return serde_json::to_string(self).unwrap_or_default();
+        };
+        let lines: Vec<String> = self
+            .decisions
+            .chunks(DECISIONS_PER_LINE)
+            .map(|c| {
+                let items: Vec<String> = c
+                    .iter()
+                    .map(|d| serde_json::to_string(d).unwrap_or_default())
+                    .collect();
+                format!("    {}", items.join(", "))
+            })
+            .collect();
+        let packed = if lines.is_empty() {
+            "\"decisions\": []".to_string()
+        } else {
+            format!("\"decisions\": [\n{}\n  ]", lines.join(",\n"))
+        };
+        text.replace_range(at..at + empty.len(), &packed);
+        text.push('\n');
+        text
+    }
+
+    /// Writes the file to `path`, creating its directory.
+    ///
+    /// # Errors
+    /// [`ReplayFileError::Io`] when the directory or file cannot be written.
+    pub fn write(&self, path: &Path) -> Result<(), ReplayFileError> {
+        let io = |source| ReplayFileError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        std::fs::write(path, self.to_json()).map_err(io)
+    }
+}
+
+/// Serializes a `u64` as `"0x"` and 16 hex digits.
+mod hex_u64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{v:#018x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = String::deserialize(d)?;
+        let digits = text.strip_prefix("0x").unwrap_or(&text);
+        u64::from_str_radix(digits, 16).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "trace_hash '{text}' is not a hex number like 0x0123456789abcdef"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ReplayFile {
+        ReplayFile {
+            format: FORMAT_VERSION,
+            scenario: "toy-rmw".into(),
+            variant: "pre-fix".into(),
+            seed: 3,
+            policy: PolicySpec::Pct {
+                depth: 3,
+                expected_steps: 8,
+            },
+            params: SimParams::default(),
+            faults: FaultPlan::none(),
+            failure: Some(FailureRecord {
+                kind: "invariant".into(),
+                message: "invariant violated: lost update".into(),
+            }),
+            trace_hash: 0xdead_beef,
+            faultline_version: "0.1.0".into(),
+            commit: "abc1234".into(),
+            shrunk: None,
+            decisions: (0..40)
+                .map(|i| match i % 4 {
+                    0 => Decision::Pick(i),
+                    1 => Decision::Coin(true),
+                    2 => Decision::Draw(i),
+                    _ => Decision::Auto,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let f = sample();
+        let text = f.to_json();
+        assert!(
+            text.contains("\"trace_hash\": \"0x00000000deadbeef\""),
+            "{text}"
+        );
+        assert_eq!(parse_replay(&text).unwrap(), f);
+        let empty = ReplayFile {
+            decisions: Vec::new(),
+            ..sample()
+        };
+        assert_eq!(parse_replay(&empty.to_json()).unwrap(), empty);
+    }
+
+    #[test]
+    fn malformed_files_are_typed_errors() {
+        let good = sample().to_json();
+        let cases = [
+            ("", "EOF"),
+            ("[1, 2]", "JSON object"),
+            ("{\"format\": \"1\"}", "version number"),
+            ("{\"format\": 1}", "missing field"),
+            ("{\"format\": 99}", "format 99"),
+            ("{}", "missing field `format`"),
+        ];
+        for (text, want) in cases {
+            let e = parse_replay(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text:?}: {e}");
+        }
+        let bad_hash = good.replace("0x00000000deadbeef", "0xzz");
+        assert!(parse_replay(&bad_hash)
+            .unwrap_err()
+            .to_string()
+            .contains("hex"));
+        let bad_depth = good.replace("\"depth\": 3", "\"depth\": 0");
+        assert!(parse_replay(&bad_depth)
+            .unwrap_err()
+            .to_string()
+            .contains("depth"));
+        let extra = good.replacen('{', "{\"surprise\": 1,", 1);
+        assert!(parse_replay(&extra)
+            .unwrap_err()
+            .to_string()
+            .contains("surprise"));
+    }
+}

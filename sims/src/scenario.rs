@@ -1,0 +1,123 @@
+//! The [`Scenario`] trait: one historical bug, its workload, faults and
+//! oracles, runnable on its pre-fix and its fixed variant.
+
+use faultline::probe::FaultKind;
+use faultline::sim::{Outcome, SimConfig};
+
+/// The variant every command runs unless told otherwise. Never a buggy one.
+pub const FIXED: &str = "fixed";
+
+/// One scenario: a workload over a service (or a toy), the faults that may
+/// strike it, and the oracles that judge a run.
+///
+/// Every scenario has at least the variants `"pre-fix"` and `"fixed"`. The
+/// first listed variant that is not `"fixed"` is its *buggy* one (the one
+/// the explorer expects to be caught); `"fixed"` is the default everywhere.
+pub trait Scenario {
+    /// The scenario's name on the command line, e.g. `"toy-rmw"`.
+    fn name(&self) -> &'static str;
+
+    /// One line on what the scenario checks.
+    fn about(&self) -> &'static str;
+
+    /// Its variants, e.g. `["pre-fix", "fixed"]`.
+    fn variants(&self) -> &'static [&'static str];
+
+    /// The fault-point kinds its code reaches; swarm plans switch a subset
+    /// of them on per seed.
+    fn fault_kinds(&self) -> &'static [FaultKind];
+
+    /// Whether the scenario has faulty nodes for node faults (crashes,
+    /// pauses, clock jumps) to strike; when not, swarm plans leave them
+    /// out. Default true.
+    fn node_faults(&self) -> bool {
+        true
+    }
+
+    /// Node faults (crashes, pauses, clock jumps) are drawn within this
+    /// virtual time from the start of a run. Default 10 s.
+    fn horizon_ns(&self) -> u64 {
+        10_000_000_000
+    }
+
+    /// About how many scheduling decisions a run makes, to size PCT's
+    /// change points. Default 100.
+    fn pct_steps(&self) -> u64 {
+        100
+    }
+
+    /// Adjusts the base configuration of every run of `variant` (memory
+    /// limit, blocking threads, spurious wake-ups). The result is recorded
+    /// in replay files. Default: leaves `cfg` as it is.
+    fn configure(&self, _variant: &str, _cfg: &mut SimConfig) {}
+
+    /// Runs `variant` once under `cfg` and reports what happened.
+    ///
+    /// # Errors
+    /// [`ScenarioError::UnknownVariant`] when `variant` is not one of
+    /// [`Scenario::variants`].
+    fn run(&self, variant: &str, cfg: SimConfig) -> Result<Outcome, ScenarioError>;
+
+    /// The first variant that is not `"fixed"`: the one with the bug.
+    fn buggy_variant(&self) -> Option<&'static str> {
+        self.variants().iter().copied().find(|v| *v != FIXED)
+    }
+
+    /// Checks that `variant` is one of this scenario's variants.
+    ///
+    /// # Errors
+    /// [`ScenarioError::UnknownVariant`] otherwise.
+    fn check_variant(&self, variant: &str) -> Result<(), ScenarioError> {
+        if self.variants().contains(&variant) {
+            Ok(())
+        } else {
+            Err(ScenarioError::UnknownVariant {
+                scenario: self.name(),
+                variant: variant.to_string(),
+                known: self.variants(),
+            })
+        }
+    }
+}
+
+/// Why a scenario could not be run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScenarioError {
+    /// No scenario of this name is registered.
+    UnknownScenario {
+        /// The name asked for.
+        name: String,
+        /// The names that exist.
+        known: Vec<&'static str>,
+    },
+    /// The scenario has no variant of this name.
+    UnknownVariant {
+        /// The scenario.
+        scenario: &'static str,
+        /// The variant asked for.
+        variant: String,
+        /// The variants it has.
+        known: &'static [&'static str],
+    },
+}
+
+impl std::fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ScenarioError::UnknownScenario { name, known } => {
+                write!(f, "unknown scenario '{name}' (known: {})", known.join(", "))
+            }
+            ScenarioError::UnknownVariant {
+                scenario,
+                variant,
+                known,
+            } => write!(
+                f,
+                "scenario '{scenario}' has no variant '{variant}' (known: {})",
+                known.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}

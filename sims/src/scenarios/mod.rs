@@ -1,0 +1,4 @@
+//! The scenarios, one file each. Register a new one in
+//! [`crate::registry`].
+
+pub mod toy_rmw;
