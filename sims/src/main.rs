@@ -272,7 +272,7 @@ fn cmd_run(args: &RunArgs) -> CmdResult {
 fn sweep_with_bar(spec: &SweepSpec<'_>) -> Result<SweepReport, faultline_sims::ScenarioError> {
     let bar = ProgressBar::new(spec.shard.count_in(spec.range));
     if let Ok(style) = ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} seeds [{elapsed_precise}, {per_sec}] {msg}",
+        "{bar:40} {pos}/{len} seeds [{elapsed_precise}, eta {eta}] {msg}",
     ) {
         bar.set_style(style);
     }

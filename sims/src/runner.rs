@@ -153,26 +153,39 @@ pub fn sweep(
     let watch = Stopwatch::start();
     let (mut runs, mut failures) = (0u64, 0u64);
     let mut first_failure = None;
-    let mut hashes = Vec::new();
-    for seed in spec.shard.seeds(spec.range) {
-        let run = run_seed(spec.scenario, spec.variant, seed, spec.policy)?;
+    let (mut error, mut stop) = (None, false);
+    // Hashes are folded as they come, so a sweep's memory does not grow
+    // with its length.
+    let hashes = spec.shard.seeds(spec.range).map_while(|seed| {
+        if stop {
+            return None;
+        }
+        let run = match run_seed(spec.scenario, spec.variant, seed, spec.policy) {
+            Ok(run) => run,
+            Err(e) => {
+                error = Some(e);
+                return None;
+            }
+        };
         runs += 1;
-        hashes.push(run.outcome.trace_hash);
-        let failed = !run.outcome.passed();
-        if failed {
+        let hash = run.outcome.trace_hash;
+        if !run.outcome.passed() {
             failures += 1;
+            stop = spec.fail_fast;
             first_failure.get_or_insert(run);
         }
         progress(runs, failures);
-        if failed && spec.fail_fast {
-            break;
-        }
+        Some(hash)
+    });
+    let digest = digest(hashes);
+    if let Some(e) = error {
+        return Err(e);
     }
     Ok(SweepReport {
         runs,
         failures,
         first_failure,
-        digest: digest(hashes),
+        digest,
         elapsed_s: watch.elapsed_s(),
     })
 }

@@ -92,3 +92,24 @@ fn malformed_replay_files_exit_2_with_one_line() {
         missing.stderr
     );
 }
+
+#[test]
+fn replay_that_runs_differently_says_so() {
+    let dir = scratch();
+    let path = failing_replay(dir.path());
+    let mut file = json(&path);
+    file["trace_hash"] = serde_json::json!("0x0000000000000001");
+    file["failure"]["message"] = serde_json::json!("something else");
+    let edited = dir.path().join("edited.json");
+    std::fs::write(&edited, serde_json::to_string_pretty(&file).unwrap()).unwrap();
+    let ran = faultline(dir.path(), &["replay", edited.to_str().unwrap()]);
+    assert_eq!(ran.code, 1, "{}{}", ran.stdout, ran.stderr);
+    let line = ran
+        .line_after("the replay differs from the file:")
+        .expect("a differs line");
+    assert!(line.contains("recorded failure 'something else'"), "{line}");
+    assert!(
+        line.contains("recorded trace hash 0x0000000000000001"),
+        "{line}"
+    );
+}
