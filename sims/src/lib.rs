@@ -29,7 +29,10 @@ pub use scenario::{Scenario, ScenarioError, FIXED};
 /// Every registered scenario, in the order `list` shows them. A new
 /// scenario is one line here.
 pub fn registry() -> Vec<Box<dyn Scenario>> {
-    vec![Box::new(scenarios::toy_rmw::ToyRmw::default())]
+    vec![
+        Box::new(scenarios::toy_rmw::ToyRmw::default()),
+        Box::new(scenarios::append_retention::AppendRetention),
+    ]
 }
 
 /// The registered scenario called `name`.

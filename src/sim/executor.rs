@@ -164,7 +164,11 @@ impl Sim {
             failure: RefCell::new(None),
             mem: RefCell::new(MemoryMeter::new(cfg.mem_limit_bytes)),
             locks: RefCell::new(LockOrder::default()),
-            trace: RefCell::new(Trace::new(cfg.keep_log, cfg.log_lines_max)),
+            trace: RefCell::new(Trace::with_start(
+                cfg.keep_log,
+                cfg.log_lines_max,
+                SIM_EPOCH_NS,
+            )),
             blocking_ns: Cell::new(None),
             plan: cfg.faults.clone(),
         });
@@ -210,13 +214,18 @@ impl Sim {
         let main_done = Arc::new(Completion::default());
         self.boot_nodes();
         self.schedule_node_faults();
-        self.shared.core.borrow_mut().spawned.push(NewTask {
-            id: u64::MAX,
+        let mut core = self.shared.core.borrow_mut();
+        let id = core.next_task;
+        core.next_task += 1;
+        core.spawned.push(NewTask {
+            id,
             node: 0,
             name: "main",
             fut: Box::pin(main),
             done: Arc::clone(&main_done),
         });
+        drop(core);
+        self.shared.rec.borrow_mut().policy.on_spawn(id);
         self.admit_spawned();
         while self.shared.failure.borrow().is_none() && !main_done.is_finished() {
             if !self.step() {

@@ -19,13 +19,11 @@ impl Probe for SimProbe {
             return false;
         }
         let task = s.current.get().map_or(u64::MAX, |c| c.0);
-        let now = s.now_ns();
-        s.core.borrow_mut().fault_log.push(format!(
-            "{:.3} ms: {:?} at {}",
-            now as f64 / 1e6,
-            point.kind,
-            point.site
-        ));
+        let mut core = s.core.borrow_mut();
+        let at_ms = (core.now_ns - core.start_ns) as f64 / 1e6;
+        core.fault_log
+            .push(format!("{at_ms:.3} ms: {:?} at {}", point.kind, point.site));
+        drop(core);
         s.event(EventKind::Fault, task, point.kind as u64, || {
             format!("fault {:?} at {} (task {task})", point.kind, point.site)
         });

@@ -25,6 +25,7 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 /// The event trace of one run.
 pub(crate) struct Trace {
     pub(crate) hash: u64,
+    pub(crate) start_ns: u64,
     pub(crate) log: Option<Vec<String>>,
     log_max: usize,
 }
@@ -33,9 +34,16 @@ impl Trace {
     pub(crate) fn new(keep_log: bool, log_max: usize) -> Self {
         Trace {
             hash: FNV_OFFSET,
+            start_ns: 0,
             log: keep_log.then(Vec::new),
             log_max,
         }
+    }
+
+    pub(crate) fn with_start(keep_log: bool, log_max: usize, start_ns: u64) -> Self {
+        let mut t = Trace::new(keep_log, log_max);
+        t.start_ns = start_ns;
+        t
     }
 
     fn mix(&mut self, v: u64) {
@@ -59,7 +67,8 @@ impl Trace {
         self.mix(extra);
         if let Some(log) = &mut self.log {
             if log.len() < self.log_max {
-                log.push(format!("{:>12.3} ms  {}", now_ns as f64 / 1e6, describe()));
+                let at_ms = now_ns.saturating_sub(self.start_ns) as f64 / 1e6;
+                log.push(format!("{at_ms:>12.3} ms  {}", describe()));
             }
         }
     }

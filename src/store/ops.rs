@@ -178,7 +178,9 @@ impl<B: SegmentBackend> TieredStore<B> {
                 .filter(|(&id, m)| id != active && m.newest_ms.is_none_or(|n| n < cutoff))
                 .map(|(&id, _)| id)
                 .collect();
-            ids.iter().for_each(|id| drop(s.segments.remove(id)));
+            for id in &ids {
+                s.segments.remove(id);
+            }
             ids
         });
         for seg in expired {

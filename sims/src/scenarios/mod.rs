@@ -1,4 +1,5 @@
 //! The scenarios, one file each. Register a new one in
 //! [`crate::registry`].
 
+pub mod append_retention;
 pub mod toy_rmw;
