@@ -349,3 +349,41 @@ fn blocking_pool_counts_threads_and_declared_waits() {
     assert!(out.passed(), "{:?}", out.failure);
     assert_eq!(out.threads_peak, 2);
 }
+
+#[test]
+fn a_crash_while_down_does_not_boot_a_second_instance() {
+    // Two crashes drawn within one downtime: the second strikes a node that
+    // is already down; booting twice would run two instances of one process.
+    for seed in 0..50 {
+        let mut plan = FaultPlan::none();
+        plan.crashes = 2;
+        plan.downtime_ns = 5_000_000_000;
+        plan.horizon_ns = 1_000_000_000;
+        let boots = Arc::new(Mutex::new(0u32));
+        let mut sim = Sim::new(SimConfig {
+            faults: plan,
+            ..seeded(seed)
+        });
+        let b2 = Arc::clone(&boots);
+        let cfg = NodeConfig {
+            faulty: true,
+            ..Default::default()
+        };
+        sim.add_node(
+            "worker",
+            cfg,
+            Some(std::rc::Rc::new(move |_h: faultline::sim::SimHandle| {
+                b2.with(|b| *b += 1);
+            })),
+        );
+        let main = sim.main_handle();
+        let out = sim.run(async move { main.sleep(Duration::from_secs(20)).await });
+        assert!(out.passed(), "{:?}", out.failure);
+        assert_eq!(
+            boots.with(|b| *b),
+            2,
+            "seed {seed}: booted {} times",
+            boots.with(|b| *b)
+        );
+    }
+}
