@@ -576,6 +576,13 @@ impl Sim {
 
     fn node_event(&mut self, ev: NodeEvent) {
         let now = self.now_ns();
+        if let NodeEvent::Crash { node, .. } = ev {
+            // A node that is already down cannot crash again (and must not
+            // be restarted twice: two live instances of one process).
+            if !self.shared.core.borrow().nodes[node as usize].up {
+                return;
+            }
+        }
         let name = |core: &Core, n: NodeId| core.nodes[n as usize].name.clone();
         let line = {
             let mut core = self.shared.core.borrow_mut();
