@@ -25,12 +25,15 @@
 //! * loom explores at most 5 threads per model: its models stay small.
 //! * Model-check builds use in-memory backends only (no DuckDB).
 
+pub mod admission;
 pub mod clock;
 pub mod probe;
+pub mod retry;
 pub mod sched;
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
 pub mod sim;
 pub mod sink;
+pub mod spend;
 pub mod store;
 pub mod sync;
 
