@@ -121,7 +121,12 @@ fn interleave<A: Future, B: Future>(a: A, b: B, schedule: &[bool]) -> (A::Output
         .iter()
         .copied()
         .chain(std::iter::repeat([true, false]).flatten());
-    for pick_a in order.take(100_000) {
+    // Past the schedule, real blocking work (DuckDB on threads) may still
+    // be running: give it the CPU between polls. Bounded, not timed.
+    for (i, pick_a) in order.take(50_000_000).enumerate() {
+        if i > schedule.len() {
+            std::thread::yield_now();
+        }
         if pick_a && ra.is_none() {
             if let Poll::Ready(v) = a.as_mut().poll(&mut cx) {
                 ra = Some(v);

@@ -3,15 +3,19 @@
 //! `CHECKPOINT` on rollover; file removal on discard. Every blocking DuckDB
 //! call runs through `Scheduler::spawn_blocking`.
 //!
-//! Two read-write connections to one file in one process both open (DuckDB
-//! shares one database instance per process), so DuckDB's own file lock does
-//! not stop a stale writer: a write through a connection whose file was
-//! removed goes to the unlinked file and is lost, silently.
+//! Two `Connection::open` calls on one file in one process both succeed
+//! and give two *independent* database instances (DuckDB's file lock is a
+//! per-process POSIX lock), so DuckDB stops neither a stale writer nor an
+//! instance that checkpoints the other's WAL away. This backend therefore
+//! keeps exactly one instance per segment file and hands out clones of its
+//! connection (`try_clone`, same instance). A write through a connection
+//! whose file was removed goes to the unlinked file and is lost, silently.
 
 use super::backend::{BackendError, InsertResult, SegmentBackend, SegmentInfo};
 use super::{Event, SegmentId};
 use crate::sched::{run_blocking, Scheduler};
-use crate::sync::DynArc;
+use crate::sync::{Arc, DynArc, Mutex};
+use std::collections::BTreeMap;
 use crate::BoxFuture;
 use duckdb::{params, Connection};
 use std::path::{Path, PathBuf};
@@ -37,6 +41,8 @@ impl DuckWriter {
 pub struct DuckBackend {
     dir: PathBuf,
     sched: DynArc<dyn Scheduler>,
+    /// One root connection (one database instance) per open segment file.
+    instances: Arc<Mutex<BTreeMap<SegmentId, Connection>>>,
 }
 
 fn io(e: impl std::fmt::Display) -> BackendError {
@@ -80,7 +86,26 @@ impl DuckBackend {
     ) -> Result<Self, BackendError> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(io)?;
-        Ok(DuckBackend { dir, sched })
+        Ok(DuckBackend {
+            dir,
+            sched,
+            instances: Arc::new(Mutex::new(BTreeMap::new())),
+        })
+    }
+
+    /// A connection to segment `seg`'s one database instance (opened, and
+    /// the file created, on first use).
+    fn connect(&self, seg: SegmentId) -> Result<Connection, BackendError> {
+        let path = self.segment_path(seg);
+        self.instances.with(|m| {
+            if let Some(root) = m.get(&seg) {
+                return root.try_clone().map_err(io);
+            }
+            let root = open_segment(&path).map_err(io)?;
+            let conn = root.try_clone().map_err(io)?;
+            m.insert(seg, root);
+            Ok(conn)
+        })
     }
 
     /// The file of segment `seg`.
@@ -118,9 +143,9 @@ impl SegmentBackend for DuckBackend {
     type Writer = DuckWriter;
 
     fn open_writer(&self, seg: SegmentId) -> BoxFuture<Result<DuckWriter, BackendError>> {
-        let path = self.segment_path(seg);
+        let me = self.clone();
         self.blocking("duckdb.open", move || {
-            let conn = open_segment(&path).map_err(io)?;
+            let conn = me.connect(seg)?;
             Ok(DuckWriter {
                 seg,
                 conn: Some(conn),
@@ -134,16 +159,16 @@ impl SegmentBackend for DuckBackend {
         events: Vec<Event>,
     ) -> BoxFuture<InsertResult<DuckWriter>> {
         let sched = DynArc::clone(&self.sched);
-        let path = self.segment_path(writer.seg);
+        let me = self.clone();
         let seg = writer.seg;
         Box::pin(async move {
             let work = move || {
                 let conn = match writer.conn.take() {
                     Some(c) => Ok(c),
-                    None => open_segment(&path),
+                    None => me.connect(seg),
                 };
                 let r = conn.and_then(|mut c| {
-                    let r = append_events(&mut c, &events);
+                    let r = append_events(&mut c, &events).map_err(io);
                     writer.conn = Some(c);
                     r
                 });
@@ -163,20 +188,22 @@ impl SegmentBackend for DuckBackend {
     }
 
     fn checkpoint(&self, seg: SegmentId) -> BoxFuture<Result<(), BackendError>> {
-        let path = self.segment_path(seg);
+        let me = self.clone();
         self.blocking("duckdb.checkpoint", move || {
-            if !path.exists() {
+            if !me.segment_path(seg).exists() {
                 return Ok(());
             }
-            open_segment(&path)
-                .and_then(|c| c.execute_batch("CHECKPOINT"))
-                .map_err(io)
+            me.connect(seg)?.execute_batch("CHECKPOINT").map_err(io)
         })
     }
 
     fn delete(&self, seg: SegmentId) -> BoxFuture<Result<(), BackendError>> {
         let path = self.segment_path(seg);
+        let instances = Arc::clone(&self.instances);
         self.blocking("duckdb.delete", move || {
+            // Writers still holding a connection keep the instance alive and
+            // keep writing into the unlinked file: lost, as on any disk.
+            drop(instances.with(|m| m.remove(&seg)));
             let wal = path.with_extension("duckdb.wal");
             for p in [&path, &wal] {
                 match std::fs::remove_file(p) {
@@ -195,11 +222,14 @@ impl SegmentBackend for DuckBackend {
         from_ms: u64,
         to_ms: u64,
     ) -> BoxFuture<Result<Vec<Event>, BackendError>> {
-        let paths: Vec<PathBuf> = segs.iter().map(|&s| self.segment_path(s)).collect();
+        let me = self.clone();
         self.blocking("duckdb.query", move || {
             let mut out = Vec::new();
-            for path in paths.iter().filter(|p| p.exists()) {
-                let conn = open_segment(path).map_err(io)?;
+            for &seg in &segs {
+                if !me.segment_path(seg).exists() {
+                    continue;
+                }
+                let conn = me.connect(seg)?;
                 let mut stmt = conn
                     .prepare(
                         "SELECT id, ts_ms, key, units FROM events WHERE ts_ms >= ? AND ts_ms < ?",
@@ -229,7 +259,7 @@ impl SegmentBackend for DuckBackend {
         self.blocking("duckdb.list", move || {
             let mut infos = Vec::new();
             for seg in Self::segment_ids(&dir)? {
-                let conn = open_segment(&me.segment_path(seg)).map_err(io)?;
+                let conn = me.connect(seg)?;
                 let (oldest_ms, newest_ms): (Option<u64>, Option<u64>) = conn
                     .query_row("SELECT min(ts_ms), max(ts_ms) FROM events", [], |r| {
                         Ok((r.get(0)?, r.get(1)?))
