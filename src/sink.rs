@@ -128,6 +128,63 @@ impl SinkFaults for ScriptedFaults {
     }
 }
 
+/// Faults drawn from whatever probe is installed (the simulator's seeded
+/// fault plan); never a fault outside the simulator. Each write asks, in
+/// order: error, 503 (with a drawn `Retry-After`), hang until `timeout`,
+/// latency spike.
+pub struct PlanFaults {
+    site: &'static str,
+    timeout: Duration,
+    latency_ms_max: u64,
+    retry_after_ms_max: u64,
+}
+
+impl PlanFaults {
+    /// Fault point `site` (e.g. `"trace.sink"`); a hang lasts `timeout`; a
+    /// latency spike lasts up to `latency_ms_max`; a 503 carries a
+    /// `Retry-After` of up to `retry_after_ms_max` (0 = none).
+    pub fn new(
+        site: &'static str,
+        timeout: Duration,
+        latency_ms_max: u64,
+        retry_after_ms_max: u64,
+    ) -> Self {
+        PlanFaults {
+            site,
+            timeout,
+            latency_ms_max,
+            retry_after_ms_max,
+        }
+    }
+}
+
+impl SinkFaults for PlanFaults {
+    fn next_fault(&self) -> Option<SinkFault> {
+        use crate::probe::{buggify, draw, FaultKind};
+        if buggify(self.site, FaultKind::Error) {
+            return Some(SinkFault::Fail(SinkErrorKind::Rejected(
+                "injected error".into(),
+            )));
+        }
+        if buggify(self.site, FaultKind::Unavailable) {
+            let retry_after_ms =
+                (self.retry_after_ms_max > 0).then(|| draw(self.retry_after_ms_max + 1));
+            return Some(SinkFault::Fail(SinkErrorKind::Unavailable {
+                retry_after_ms,
+            }));
+        }
+        if buggify(self.site, FaultKind::Hang) {
+            return Some(SinkFault::Hang(self.timeout));
+        }
+        if buggify(self.site, FaultKind::Latency) {
+            return Some(SinkFault::Delay(Duration::from_millis(
+                1 + draw(self.latency_ms_max),
+            )));
+        }
+        None
+    }
+}
+
 /// Wraps a sink and injects faults in front of it.
 pub struct FaultySink<S> {
     inner: Arc<S>,

@@ -387,3 +387,45 @@ fn a_crash_while_down_does_not_boot_a_second_instance() {
         );
     }
 }
+
+#[test]
+fn plan_faults_reach_a_faulty_sink_in_the_simulator_only() {
+    use faultline::sink::{FaultySink, MemorySink, PlanFaults, Sink, SinkErrorKind};
+    use faultline::sync::DynArc;
+    let mut plan = FaultPlan::none();
+    plan.point_ppm.insert(FaultKind::Unavailable, 1_000_000);
+    let sim = Sim::new(SimConfig {
+        faults: plan,
+        ..seeded(4)
+    });
+    let h = sim.main_handle();
+    let out = sim.run(async move {
+        let faults = DynArc::new(PlanFaults::new(
+            "toy.sink",
+            Duration::from_secs(5),
+            100,
+            2_000,
+        ));
+        let sink = FaultySink::new(Arc::new(MemorySink::default()), DynArc::new(h), faults);
+        let err = sink.write(vec![1u8]).await.unwrap_err();
+        assert!(
+            matches!(err.kind, SinkErrorKind::Unavailable { .. }),
+            "{err}"
+        );
+        assert_eq!(err.batch, vec![1]);
+    });
+    assert!(out.passed(), "{:?}", out.failure);
+    assert_eq!(out.fault_log.len(), 1);
+    // Outside the simulator the same sink never faults.
+    let faults = DynArc::new(PlanFaults::new(
+        "toy.sink",
+        Duration::from_secs(5),
+        100,
+        2_000,
+    ));
+    let clock = faultline::clock::ManualClock::new(0);
+    let mem = Arc::new(MemorySink::default());
+    let sink = FaultySink::new(Arc::clone(&mem), DynArc::new(clock), faults);
+    faultline::sync::block_on(sink.write(vec![2u8])).unwrap();
+    assert_eq!(mem.written(), vec![2]);
+}
