@@ -15,9 +15,9 @@ use super::backend::{BackendError, InsertResult, SegmentBackend, SegmentInfo};
 use super::{Event, SegmentId};
 use crate::sched::{run_blocking, Scheduler};
 use crate::sync::{Arc, DynArc, Mutex};
-use std::collections::BTreeMap;
 use crate::BoxFuture;
 use duckdb::{params, Connection};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS events \
