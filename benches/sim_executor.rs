@@ -25,7 +25,6 @@
 mod benches {
     use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
     use faultline::clock::Clock;
-    use faultline::sched::Scheduler;
     use faultline::sim::{Outcome, Sim, SimConfig};
     use faultline::sync::{Arc, Gate};
     use faultline::BoxFuture;

@@ -18,20 +18,73 @@ use std::task::{RawWaker, RawWakerVTable, Waker};
 /// A simulated node (process) in a run.
 pub type NodeId = u32;
 
-/// Woken tasks, by slot; `gens` drops wake-ups of a slot's earlier tenant.
+/// A slot's state in the ready queue.
+#[derive(Clone, Copy)]
+pub(crate) struct SlotState {
+    /// Generation of the slot's tenant: wake-ups of earlier tenants carry
+    /// an older one and are dropped.
+    pub(crate) gen: u32,
+    /// Index in `Ready::queue` while queued, `NOT_QUEUED` otherwise.
+    pub(crate) pos: u32,
+    /// The tenant's task id.
+    pub(crate) id: TaskId,
+}
+
+/// `SlotState::pos` of a slot that is not in the ready queue.
+pub(crate) const NOT_QUEUED: u32 = u32::MAX;
+
+/// Woken tasks, by slot, in wake order (the step takes one out with a swap
+/// remove). `ids` is kept in step with `queue` (`ids[i]` is the task id of
+/// `queue[i]`), so when every node is runnable the policy chooses among
+/// `ids` as it is.
 #[derive(Default)]
 pub(crate) struct Ready {
     pub(crate) queue: Vec<u32>,
-    pub(crate) queued: Vec<bool>,
-    pub(crate) gens: Vec<u32>,
+    pub(crate) ids: Vec<TaskId>,
+    pub(crate) slots: Vec<SlotState>,
 }
 
 impl Ready {
+    #[inline]
     pub(crate) fn wake(&mut self, slot: u32, gen: u32) {
-        let s = slot as usize;
-        if self.gens.get(s) == Some(&gen) && !self.queued[s] {
-            self.queued[s] = true;
-            self.queue.push(slot);
+        if let Some(st) = self.slots.get_mut(slot as usize) {
+            if st.gen == gen && st.pos == NOT_QUEUED {
+                st.pos = self.queue.len() as u32;
+                self.queue.push(slot);
+                self.ids.push(st.id);
+            }
+        }
+    }
+
+    /// Whether `slot` is queued, and where.
+    #[inline]
+    pub(crate) fn pos(&self, slot: u32) -> Option<usize> {
+        let p = self.slots[slot as usize].pos;
+        (p != NOT_QUEUED).then_some(p as usize)
+    }
+
+    /// Takes the entry at `pos` out (the last one moves into its place) and
+    /// returns its slot.
+    #[inline]
+    pub(crate) fn take_at(&mut self, pos: usize) -> u32 {
+        let slot = self.queue.swap_remove(pos);
+        self.ids.swap_remove(pos);
+        if let Some(&moved) = self.queue.get(pos) {
+            self.slots[moved as usize].pos = pos as u32;
+        }
+        self.slots[slot as usize].pos = NOT_QUEUED;
+        slot
+    }
+
+    /// Takes `slot` out of the queue if it is queued, keeping the order of
+    /// the others.
+    pub(crate) fn remove(&mut self, slot: u32) {
+        let Some(pos) = self.pos(slot) else { return };
+        self.queue.remove(pos);
+        self.ids.remove(pos);
+        self.slots[slot as usize].pos = NOT_QUEUED;
+        for (i, &s) in self.queue.iter().enumerate().skip(pos) {
+            self.slots[s as usize].pos = i as u32;
         }
     }
 }
@@ -73,6 +126,9 @@ pub(crate) struct Core {
     pub(crate) now_ns: u64,
     pub(crate) start_ns: u64,
     pub(crate) timers: BTreeMap<(u64, u64), TimerAction>,
+    /// A lower bound of the earliest timer's deadline (exact after
+    /// `fire_due_timers`; removing timers may leave it early, never late).
+    pub(crate) next_timer_ns: u64,
     pub(crate) timer_seq: u64,
     pub(crate) nodes: Vec<Node>,
     pub(crate) spawned: Vec<NewTask>,
@@ -87,7 +143,19 @@ impl Core {
         let key = (at_ns, self.timer_seq);
         self.timer_seq += 1;
         self.timers.insert(key, action);
+        self.next_timer_ns = self.next_timer_ns.min(at_ns);
         key
+    }
+
+    /// Removes a timer if it has not fired yet.
+    #[inline]
+    pub(crate) fn remove_timer(&mut self, key: (u64, u64)) {
+        // Every pending timer is due at `next_timer_ns` or later: one due
+        // earlier has fired already (the common case for a sleep that
+        // completes), so there is nothing to look up.
+        if key.0 >= self.next_timer_ns {
+            self.timers.remove(&key);
+        }
     }
 }
 
@@ -97,6 +165,8 @@ pub(crate) struct Shared {
     pub(crate) rec: RefCell<Recorder>,
     pub(crate) current: Cell<Option<(TaskId, NodeId)>>,
     pub(crate) failure: RefCell<Option<Failure>>,
+    /// Set with the first failure (checked every step, without a borrow).
+    pub(crate) failed: Cell<bool>,
     pub(crate) mem: RefCell<MemoryMeter>,
     pub(crate) locks: RefCell<LockOrder>,
     pub(crate) trace: RefCell<Trace>,
@@ -110,6 +180,7 @@ impl Shared {
         let mut slot = self.failure.borrow_mut();
         if slot.is_none() {
             *slot = Some(f);
+            self.failed.set(true);
         }
     }
 
@@ -161,14 +232,29 @@ pub(crate) fn shared() -> Option<Rc<Shared>> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
-/// Like [`shared`], for handle operations that only make sense inside a run.
+/// Runs `f` on the running simulation (in place, no reference count
+/// traffic); `None` when no simulation runs on this thread.
+#[inline]
+pub(crate) fn with_shared<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
+    CURRENT.with(|c| c.borrow().as_deref().map(f))
+}
+
+/// Like [`with_shared`], for handle operations that only make sense inside
+/// a run.
 ///
 /// # Panics
 /// When no simulation runs on this thread: a `SimHandle` was used outside
 /// its simulation.
-pub(crate) fn expect_shared() -> Rc<Shared> {
-    shared()
-        .expect("faultline: a SimHandle was used outside its simulation (no Sim on this thread)")
+#[inline]
+pub(crate) fn expect_shared<R>(f: impl FnOnce(&Shared) -> R) -> R {
+    with_shared(f).unwrap_or_else(|| outside_sim())
+}
+
+/// The panic of a handle used outside its simulation.
+#[cold]
+#[inline(never)]
+pub(crate) fn outside_sim() -> ! {
+    panic!("faultline: a SimHandle was used outside its simulation (no Sim on this thread)")
 }
 
 pub(crate) fn install(shared: Rc<Shared>) {
@@ -187,11 +273,11 @@ pub(crate) fn uninstall() {
 }
 
 fn wake_key(key: usize) {
-    if let Some(s) = shared() {
+    with_shared(|s| {
         s.ready
             .borrow_mut()
             .wake((key & 0xffff_ffff) as u32, (key >> 32) as u32);
-    }
+    });
 }
 
 unsafe fn vt_clone(p: *const ()) -> RawWaker {

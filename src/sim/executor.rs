@@ -2,7 +2,9 @@
 //! next one chosen by the schedule policy, time jumping to the next timer
 //! when every task is blocked.
 
-use super::context::{self, Core, NewTask, NodeId, Ready, Shared, Threads, TimerAction};
+use super::context::{
+    self, Core, NewTask, NodeId, Ready, Shared, SlotState, Threads, TimerAction, NOT_QUEUED,
+};
 use super::failure::Failure;
 use super::faults::FaultPlan;
 use super::handle::{start_blocking, SimHandle};
@@ -11,7 +13,7 @@ use super::memory::MemoryMeter;
 use super::node::{Boot, Node, NodeConfig, NodeEvent};
 use super::outcome::Outcome;
 use super::pct::PctPolicy;
-use super::policy::{Decision, Policy, Recorder, TaskId};
+use super::policy::{Decision, Mismatch, Policy, Recorder, TaskId};
 use super::probe_impl::SimProbe;
 use super::random::RandomPolicy;
 use super::replay::ReplayPolicy;
@@ -118,7 +120,15 @@ pub struct Sim {
     slot_of: BTreeMap<TaskId, u32>,
     cfg: SimConfig,
     steps: u64,
-    last_run: Option<TaskId>,
+    /// The slot of the task polled last, while that task lives.
+    last_slot: Option<u32>,
+    /// The main task's id, and whether it has ended.
+    main_id: TaskId,
+    main_done: bool,
+    /// Nodes that are down, and the latest end of a node pause: while none
+    /// is down and no pause lasts, every ready task is eligible.
+    nodes_down: u32,
+    pause_end_max_ns: u64,
     eligible: Vec<TaskId>,
     eligible_pos: Vec<usize>,
     _probe: crate::probe::Installed,
@@ -145,6 +155,7 @@ impl Sim {
             now_ns: SIM_EPOCH_NS,
             start_ns: SIM_EPOCH_NS,
             timers: BTreeMap::new(),
+            next_timer_ns: u64::MAX,
             timer_seq: 0,
             nodes: vec![Node::new("main".into(), NodeConfig::default(), None)],
             spawned: Vec::new(),
@@ -162,6 +173,7 @@ impl Sim {
             rec: RefCell::new(Recorder::new(policy)),
             current: Cell::new(None),
             failure: RefCell::new(None),
+            failed: Cell::new(false),
             mem: RefCell::new(MemoryMeter::new(cfg.mem_limit_bytes)),
             locks: RefCell::new(LockOrder::default()),
             trace: RefCell::new(Trace::with_start(
@@ -181,7 +193,11 @@ impl Sim {
             slot_of: BTreeMap::new(),
             cfg,
             steps: 0,
-            last_run: None,
+            last_slot: None,
+            main_id: TaskId::MAX,
+            main_done: false,
+            nodes_down: 0,
+            pause_end_max_ns: 0,
             eligible: Vec::new(),
             eligible_pos: Vec::new(),
             _probe: crate::probe::install(Rc::new(SimProbe)),
@@ -211,7 +227,6 @@ impl Sim {
     /// Runs until `main` (on node 0) completes, a failure occurs, or a
     /// limit is reached, and reports what happened.
     pub fn run(mut self, main: impl Future<Output = ()> + Send + 'static) -> Outcome {
-        let main_done = Arc::new(Completion::default());
         self.boot_nodes();
         self.schedule_node_faults();
         let mut core = self.shared.core.borrow_mut();
@@ -222,12 +237,13 @@ impl Sim {
             node: 0,
             name: "main",
             fut: Box::pin(main),
-            done: Arc::clone(&main_done),
+            done: Arc::new(Completion::default()),
         });
         drop(core);
+        self.main_id = id;
         self.shared.rec.borrow_mut().policy.on_spawn(id);
         self.admit_spawned();
-        while self.shared.failure.borrow().is_none() && !main_done.is_finished() {
+        while !self.shared.failed.get() && !self.main_done {
             if !self.step() {
                 break;
             }
@@ -253,19 +269,12 @@ impl Sim {
     /// false when the run must stop.
     fn step(&mut self) -> bool {
         self.fire_due_timers();
-        self.collect_eligible();
-        if self.eligible.is_empty() {
-            return self.advance_time();
-        }
-        let Some(pos) = self.choose() else {
-            return false;
+        let pos = match self.choose() {
+            Chosen::At(pos) => pos,
+            Chosen::Nothing => return self.advance_time(),
+            Chosen::Mismatch => return false,
         };
-        let slot = {
-            let mut ready = self.shared.ready.borrow_mut();
-            let slot = ready.queue.swap_remove(pos);
-            ready.queued[slot as usize] = false;
-            slot
-        };
+        let slot = self.shared.ready.borrow_mut().take_at(pos);
         self.poll_slot(slot);
         self.admit_spawned();
         self.process_aborts();
@@ -277,63 +286,95 @@ impl Sim {
         true
     }
 
-    fn collect_eligible(&mut self) {
+    /// Picks the next task among the eligible ones (ready, on a node that is
+    /// up and not paused); returns its position in the ready queue.
+    fn choose(&mut self) -> Chosen {
+        let now = self.shared.core.borrow().now_ns;
+        if self.nodes_down > 0 || self.pause_end_max_ns > now {
+            return self.choose_filtered(now);
+        }
+        // Every node runs: every ready task is eligible, in queue order.
+        let ready = self.shared.ready.borrow();
+        let eligible = &ready.ids[..];
+        match eligible.len() {
+            0 => return Chosen::Nothing,
+            1 => return Chosen::At(0),
+            _ => {}
+        }
+        let default = match self.last_slot.and_then(|s| ready.pos(s)) {
+            Some(pos) => pos,
+            None => oldest(eligible),
+        };
+        let picked = self.shared.rec.borrow_mut().pick(eligible, default);
+        drop(ready);
+        self.picked(picked)
+    }
+
+    /// `choose` when some node is down or paused: only the ready tasks of
+    /// runnable nodes are eligible.
+    fn choose_filtered(&mut self, now: u64) -> Chosen {
         self.eligible.clear();
         self.eligible_pos.clear();
-        let ready = self.shared.ready.borrow();
-        let core = self.shared.core.borrow();
-        let now = core.now_ns;
-        for (pos, &slot) in ready.queue.iter().enumerate() {
-            if let Some(t) = &self.tasks[slot as usize] {
-                if core.nodes[t.node as usize].runnable(now) {
-                    self.eligible.push(t.id);
-                    self.eligible_pos.push(pos);
+        {
+            let ready = self.shared.ready.borrow();
+            let core = self.shared.core.borrow();
+            for (pos, (&slot, &id)) in ready.queue.iter().zip(&ready.ids).enumerate() {
+                if let Some(t) = &self.tasks[slot as usize] {
+                    if core.nodes[t.node as usize].runnable(now) {
+                        self.eligible.push(id);
+                        self.eligible_pos.push(pos);
+                    }
                 }
             }
         }
+        match self.eligible.len() {
+            0 => return Chosen::Nothing,
+            1 => return Chosen::At(self.eligible_pos[0]),
+            _ => {}
+        }
+        let last = self
+            .last_slot
+            .and_then(|s| self.tasks[s as usize].as_ref())
+            .and_then(|t| self.eligible.iter().position(|&e| e == t.id));
+        let default = last.unwrap_or_else(|| oldest(&self.eligible));
+        let picked = self.shared.rec.borrow_mut().pick(&self.eligible, default);
+        let picked = picked.map(|i| self.eligible_pos[i]);
+        self.picked(picked)
     }
 
-    /// Picks the next task; returns its position in the ready queue.
-    fn choose(&mut self) -> Option<usize> {
-        if self.eligible.len() == 1 {
-            return Some(self.eligible_pos[0]);
-        }
-        let default = match self.last_run {
-            Some(t) if self.eligible.contains(&t) => t,
-            _ => self.eligible.iter().copied().min().unwrap_or(0),
-        };
-        let picked = self.shared.rec.borrow_mut().pick(&self.eligible, default);
+    fn picked(&mut self, picked: Result<usize, Mismatch>) -> Chosen {
         match picked {
-            Ok(id) => {
-                let i = self.eligible.iter().position(|&t| t == id).unwrap_or(0);
-                Some(self.eligible_pos[i])
-            }
+            Ok(pos) => Chosen::At(pos),
             Err(m) => {
                 self.shared.fail(Failure::ReplayMismatch(m.detail));
-                None
+                Chosen::Mismatch
             }
         }
     }
 
     fn poll_slot(&mut self, slot: u32) {
-        let gen = self.shared.ready.borrow().gens[slot as usize];
+        let gen = self.shared.ready.borrow().slots[slot as usize].gen;
         let Some(task) = self.tasks[slot as usize].as_mut() else {
             return;
         };
         let (id, node, name) = (task.id, task.node, task.name);
-        self.last_run = Some(id);
+        self.last_slot = Some(slot);
         self.shared.current.set(Some((id, node)));
         let waker = context::waker(slot, gen);
         let mut cx = Context::from_waker(&waker);
         let polled = catch_unwind(AssertUnwindSafe(|| task.fut.as_mut().poll(&mut cx)));
         self.shared.current.set(None);
-        {
+        let now = {
             let mut core = self.shared.core.borrow_mut();
             core.now_ns += self.cfg.poll_cost_ns;
-        }
-        self.shared.event(EventKind::Poll, id, 0, || {
-            format!("poll task {id} '{name}'")
-        });
+            core.now_ns
+        };
+        self.shared
+            .trace
+            .borrow_mut()
+            .event(now, EventKind::Poll, id, 0, || {
+                format!("poll task {id} '{name}'")
+            });
         match polled {
             Ok(Poll::Pending) => {
                 if self.cfg.spurious_wake_ppm > 0 && self.shared.coin(self.cfg.spurious_wake_ppm) {
@@ -355,10 +396,13 @@ impl Sim {
     /// Places tasks spawned since the last call into the slab, runnable.
     fn admit_spawned(&mut self) {
         loop {
-            let batch = std::mem::take(&mut self.shared.core.borrow_mut().spawned);
-            if batch.is_empty() {
-                return;
-            }
+            let batch = {
+                let mut core = self.shared.core.borrow_mut();
+                if core.spawned.is_empty() {
+                    return;
+                }
+                std::mem::take(&mut core.spawned)
+            };
             for t in batch {
                 self.admit(t);
             }
@@ -370,9 +414,11 @@ impl Sim {
             Some(s) => s,
             None => {
                 self.tasks.push(None);
-                let mut ready = self.shared.ready.borrow_mut();
-                ready.queued.push(false);
-                ready.gens.push(0);
+                self.shared.ready.borrow_mut().slots.push(SlotState {
+                    gen: 0,
+                    pos: NOT_QUEUED,
+                    id: t.id,
+                });
                 (self.tasks.len() - 1) as u32
             }
         };
@@ -384,8 +430,11 @@ impl Sim {
             fut: t.fut,
             done: t.done,
         });
-        let gen = self.shared.ready.borrow().gens[slot as usize];
-        self.shared.ready.borrow_mut().wake(slot, gen);
+        let mut ready = self.shared.ready.borrow_mut();
+        let st = &mut ready.slots[slot as usize];
+        st.id = t.id;
+        let gen = st.gen;
+        ready.wake(slot, gen);
     }
 
     /// Removes a task, drops its future (as that task, so its guards report
@@ -396,11 +445,15 @@ impl Sim {
         };
         {
             let mut ready = self.shared.ready.borrow_mut();
-            ready.gens[slot as usize] = ready.gens[slot as usize].wrapping_add(1);
-            if ready.queued[slot as usize] {
-                ready.queued[slot as usize] = false;
-                ready.queue.retain(|&s| s != slot);
-            }
+            ready.remove(slot);
+            let st = &mut ready.slots[slot as usize];
+            st.gen = st.gen.wrapping_add(1);
+        }
+        if self.last_slot == Some(slot) {
+            self.last_slot = None;
+        }
+        if task.id == self.main_id {
+            self.main_done = true;
         }
         self.free.push(slot);
         self.slot_of.remove(&task.id);
@@ -429,7 +482,13 @@ impl Sim {
     }
 
     fn process_aborts(&mut self) {
-        let aborts = std::mem::take(&mut self.shared.core.borrow_mut().aborts);
+        let aborts = {
+            let mut core = self.shared.core.borrow_mut();
+            if core.aborts.is_empty() {
+                return;
+            }
+            std::mem::take(&mut core.aborts)
+        };
         for id in aborts {
             if let Some(&slot) = self.slot_of.get(&id) {
                 self.remove_slot(slot, Err(JoinError::Cancelled));
@@ -443,9 +502,15 @@ impl Sim {
             let action = {
                 let mut core = self.shared.core.borrow_mut();
                 let now = core.now_ns;
+                if core.next_timer_ns > now {
+                    return;
+                }
                 match core.timers.first_key_value() {
                     Some((&(at, _), _)) if at <= now => core.timers.pop_first().map(|(_, a)| a),
-                    _ => None,
+                    first => {
+                        core.next_timer_ns = first.map_or(u64::MAX, |(&(at, _), _)| at);
+                        None
+                    }
                 }
             };
             match action {
@@ -602,6 +667,7 @@ impl Sim {
                 NodeEvent::Pause { node, pause_ns } => {
                     let n = &mut core.nodes[node as usize];
                     n.paused_until_ns = n.paused_until_ns.max(now + pause_ns);
+                    self.pause_end_max_ns = self.pause_end_max_ns.max(n.paused_until_ns);
                     format!(
                         "node '{}' pauses {} ms",
                         name(&core, node),
@@ -632,7 +698,14 @@ impl Sim {
     /// Drops every task of `node` (a process crash: memory state is gone,
     /// durable state kept by the scenario survives).
     fn crash_node(&mut self, node: NodeId) {
-        self.shared.core.borrow_mut().nodes[node as usize].up = false;
+        {
+            let mut core = self.shared.core.borrow_mut();
+            let n = &mut core.nodes[node as usize];
+            if n.up {
+                n.up = false;
+                self.nodes_down += 1;
+            }
+        }
         let slots: Vec<u32> = self
             .slot_of
             .values()
@@ -654,7 +727,10 @@ impl Sim {
         let boot = {
             let mut core = self.shared.core.borrow_mut();
             let n = &mut core.nodes[node as usize];
-            n.up = true;
+            if !n.up {
+                n.up = true;
+                self.nodes_down -= 1;
+            }
             n.restarts += 1;
             n.boot.clone()
         };
@@ -720,4 +796,25 @@ impl Drop for Sim {
         super::quiet_panics::leave_sim();
         context::uninstall();
     }
+}
+
+/// What `choose` found.
+enum Chosen {
+    /// Run the task at this position of the ready queue.
+    At(usize),
+    /// No task is eligible.
+    Nothing,
+    /// The policy's answer did not fit (the run has failed).
+    Mismatch,
+}
+
+/// The index of the oldest (smallest id) task in `ids` (not empty).
+fn oldest(ids: &[TaskId]) -> usize {
+    let mut best = 0;
+    for (i, &t) in ids.iter().enumerate().skip(1) {
+        if t < ids[best] {
+            best = i;
+        }
+    }
+    best
 }

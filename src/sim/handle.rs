@@ -2,7 +2,7 @@
 //! `Clock` and `Scheduler`. It is a plain node id (`Copy`, `Send`, `Sync`);
 //! every operation goes to the simulation running on this thread.
 
-use super::context::{expect_shared, NewTask, NodeId, QueuedWork, Shared, TimerAction};
+use super::context::{expect_shared, with_shared, NewTask, NodeId, QueuedWork, Shared, TimerAction};
 use super::trace::EventKind;
 use crate::clock::Clock;
 use crate::sched::{Completion, JoinError, Scheduler, TaskControl, TaskHandle};
@@ -33,13 +33,42 @@ impl SimHandle {
     ) -> TaskHandle {
         self.spawn(name, Box::pin(fut))
     }
+
+    /// Lets other tasks run (like [`Scheduler::yield_now`], without the
+    /// box): the task wakes itself and returns `Pending` once.
+    pub fn yield_now(&self) -> YieldNow {
+        YieldNow { yielded: false }
+    }
+}
+
+/// The future of [`SimHandle::yield_now`]: `Pending` once (after waking its
+/// task), then `Ready`.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            Poll::Ready(())
+        } else {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
 }
 
 impl Clock for SimHandle {
     fn now_ns(&self) -> u64 {
-        let s = expect_shared();
-        let core = s.core.borrow();
-        core.nodes[self.node as usize].local_ns(core.now_ns, core.start_ns)
+        expect_shared(|s| {
+            let core = s.core.borrow();
+            core.nodes[self.node as usize].local_ns(core.now_ns, core.start_ns)
+        })
     }
 
     fn sleep_until(&self, deadline_ns: u64) -> BoxFuture<()> {
@@ -61,29 +90,42 @@ struct Sleep {
 impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let s = expect_shared();
-        let mut core = s.core.borrow_mut();
-        let (now, start) = (core.now_ns, core.start_ns);
-        let node = &core.nodes[self.node as usize];
-        if node.local_ns(now, start) >= self.deadline_ns {
-            if let Some(k) = self.key.take() {
-                core.timers.remove(&k);
+        let this = &mut *self;
+        expect_shared(|s| {
+            let mut core = s.core.borrow_mut();
+            let core = &mut *core;
+            let (now, start) = (core.now_ns, core.start_ns);
+            let node = &core.nodes[this.node as usize];
+            if node.local_ns(now, start) >= this.deadline_ns {
+                if let Some(k) = this.key.take() {
+                    core.remove_timer(k);
+                }
+                return Poll::Ready(());
             }
-            return Poll::Ready(());
-        }
-        let at = node.true_ns(self.deadline_ns, start).max(now + 1);
-        if let Some(k) = self.key.take() {
-            core.timers.remove(&k);
-        }
-        self.key = Some(core.add_timer(at, TimerAction::Wake(cx.waker().clone())));
-        Poll::Pending
+            let at = node.true_ns(this.deadline_ns, start).max(now + 1);
+            if let Some(k) = this.key {
+                if k.0 == at {
+                    // Still due at the same time: keep the timer (and its
+                    // place among timers due then), refresh its waker.
+                    if let Some(TimerAction::Wake(w)) = core.timers.get_mut(&k) {
+                        if !w.will_wake(cx.waker()) {
+                            w.clone_from(cx.waker());
+                        }
+                        return Poll::Pending;
+                    }
+                }
+                core.remove_timer(k);
+            }
+            this.key = Some(core.add_timer(at, TimerAction::Wake(cx.waker().clone())));
+            Poll::Pending
+        })
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let (Some(k), Some(s)) = (self.key.take(), super::context::shared()) {
-            s.core.borrow_mut().timers.remove(&k);
+        if let Some(k) = self.key.take() {
+            with_shared(|s| s.core.borrow_mut().remove_timer(k));
         }
     }
 }
@@ -95,9 +137,7 @@ struct SimTask {
 
 impl TaskControl for SimTask {
     fn abort(&self) {
-        if let Some(s) = super::context::shared() {
-            s.core.borrow_mut().aborts.push(self.id);
-        }
+        with_shared(|s| s.core.borrow_mut().aborts.push(self.id));
     }
     fn is_finished(&self) -> bool {
         self.done.is_finished()
@@ -109,7 +149,33 @@ impl TaskControl for SimTask {
 
 impl Scheduler for SimHandle {
     fn spawn(&self, name: &'static str, fut: BoxFuture<()>) -> TaskHandle {
-        let s = expect_shared();
+        expect_shared(|s| self.spawn_in(s, name, fut))
+    }
+
+    fn spawn_blocking(
+        &self,
+        _name: &'static str,
+        work: Box<dyn FnOnce() + Send>,
+    ) -> BoxFuture<Result<(), JoinError>> {
+        let done = Arc::new(Completion::default());
+        let job = QueuedWork {
+            work,
+            done: Arc::clone(&done),
+            node: self.node,
+        };
+        // The work is user code: run it without holding the thread-local.
+        let s = super::context::shared().unwrap_or_else(|| super::context::outside_sim());
+        start_blocking(&s, job);
+        Box::pin(std::future::poll_fn(move |cx| done.poll_join(cx)))
+    }
+
+    fn yield_now(&self) -> BoxFuture<()> {
+        Box::pin(YieldNow { yielded: false })
+    }
+}
+
+impl SimHandle {
+    fn spawn_in(&self, s: &Shared, name: &'static str, fut: BoxFuture<()>) -> TaskHandle {
         let done = Arc::new(Completion::default());
         let id = {
             let mut core = s.core.borrow_mut();
@@ -129,37 +195,6 @@ impl Scheduler for SimHandle {
             format!("spawn task {id} '{name}' on node {}", self.node)
         });
         TaskHandle::new(Box::new(SimTask { id, done }))
-    }
-
-    fn spawn_blocking(
-        &self,
-        _name: &'static str,
-        work: Box<dyn FnOnce() + Send>,
-    ) -> BoxFuture<Result<(), JoinError>> {
-        let s = expect_shared();
-        let done = Arc::new(Completion::default());
-        start_blocking(
-            &s,
-            QueuedWork {
-                work,
-                done: Arc::clone(&done),
-                node: self.node,
-            },
-        );
-        Box::pin(std::future::poll_fn(move |cx| done.poll_join(cx)))
-    }
-
-    fn yield_now(&self) -> BoxFuture<()> {
-        let mut yielded = false;
-        Box::pin(std::future::poll_fn(move |cx| {
-            if yielded {
-                Poll::Ready(())
-            } else {
-                yielded = true;
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        }))
     }
 }
 

@@ -59,7 +59,16 @@ impl Node {
 
     /// The node's local time at true time `now_ns` (`start_ns` is where
     /// drift is measured from).
+    #[inline]
     pub(crate) fn local_ns(&self, now_ns: u64, start_ns: u64) -> u64 {
+        let skew = self.cfg.skew_ns;
+        if self.cfg.drift_ppm == 0 {
+            return if skew >= 0 {
+                now_ns.saturating_add(skew.unsigned_abs())
+            } else {
+                now_ns.saturating_sub(skew.unsigned_abs())
+            };
+        }
         let elapsed = i128::from(now_ns - start_ns);
         let drift = elapsed * i128::from(self.cfg.drift_ppm) / 1_000_000;
         let t = i128::from(now_ns) + i128::from(self.cfg.skew_ns) + drift;
@@ -67,7 +76,16 @@ impl Node {
     }
 
     /// The true time at which the node's clock reads `local_ns`.
+    #[inline]
     pub(crate) fn true_ns(&self, local_ns: u64, start_ns: u64) -> u64 {
+        let skew = self.cfg.skew_ns;
+        if self.cfg.drift_ppm == 0 {
+            return if skew >= 0 {
+                local_ns.saturating_sub(skew.unsigned_abs())
+            } else {
+                local_ns.saturating_add(skew.unsigned_abs())
+            };
+        }
         let l = i128::from(local_ns) - i128::from(self.cfg.skew_ns) - i128::from(start_ns);
         let scale = 1_000_000 + i128::from(self.cfg.drift_ppm);
         // Round up, so the node's clock reads at least `local_ns` by then.

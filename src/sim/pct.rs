@@ -10,10 +10,16 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use std::collections::BTreeMap;
 
+/// Task ids below this keep their priority in a vector; larger ones (never
+/// seen from the simulator, which numbers tasks from 0) in a map.
+const DENSE_IDS: TaskId = 1 << 24;
+
 /// The PCT schedule policy.
 pub struct PctPolicy {
     rng: ChaCha8Rng,
-    priorities: BTreeMap<TaskId, u64>,
+    /// Priorities of tasks `0..len`, by id (`depth` for ids never given one).
+    dense: Vec<u64>,
+    sparse: BTreeMap<TaskId, u64>,
     change_points: Vec<u64>,
     step: u64,
     depth: u64,
@@ -30,7 +36,8 @@ impl PctPolicy {
         change_points.sort_unstable();
         PctPolicy {
             rng,
-            priorities: BTreeMap::new(),
+            dense: Vec::new(),
+            sparse: BTreeMap::new(),
             change_points,
             step: 0,
             depth,
@@ -38,23 +45,42 @@ impl PctPolicy {
     }
 }
 
+impl PctPolicy {
+    #[inline]
+    fn priority(&self, t: TaskId) -> u64 {
+        match self.dense.get(t as usize) {
+            Some(&p) => p,
+            None => self.sparse.get(&t).copied().unwrap_or(self.depth),
+        }
+    }
+
+    fn set_priority(&mut self, t: TaskId, p: u64) {
+        if t < DENSE_IDS {
+            let i = t as usize;
+            if i >= self.dense.len() {
+                self.dense.resize(i + 1, self.depth);
+            }
+            self.dense[i] = p;
+        } else {
+            self.sparse.insert(t, p);
+        }
+    }
+}
+
 impl Policy for PctPolicy {
-    fn pick(&mut self, eligible: &[TaskId], default: TaskId) -> Result<TaskId, Mismatch> {
+    fn pick(&mut self, eligible: &[TaskId], default: usize) -> Result<usize, Mismatch> {
         self.step += 1;
         if let Some(i) = self.change_points.iter().position(|&c| c == self.step) {
             // Demote the running task below every initial priority.
-            self.priorities.insert(default, i as u64);
+            if let Some(&t) = eligible.get(default) {
+                self.set_priority(t, i as u64);
+            }
         }
         let best = eligible
             .iter()
-            .copied()
-            .max_by_key(|t| {
-                (
-                    self.priorities.get(t).copied().unwrap_or(self.depth),
-                    u64::MAX - t,
-                )
-            })
-            .unwrap_or(default);
+            .enumerate()
+            .max_by_key(|&(_, &t)| (self.priority(t), u64::MAX - t))
+            .map_or(default, |(i, _)| i);
         Ok(best)
     }
 
@@ -69,7 +95,7 @@ impl Policy for PctPolicy {
     fn on_spawn(&mut self, task: TaskId) {
         // Initial priorities are all >= depth, so demoted ones stay below.
         let p = self.depth + below(&mut self.rng, u64::MAX / 2);
-        self.priorities.insert(task, p);
+        self.set_priority(task, p);
     }
 
     fn name(&self) -> &'static str {

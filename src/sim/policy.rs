@@ -34,12 +34,13 @@ pub struct Mismatch {
 
 /// A schedule policy: random, PCT, replay.
 pub trait Policy {
-    /// Chooses among `eligible` (at least two tasks, oldest first);
-    /// `default` is the non-preemptive choice.
+    /// Chooses among `eligible` (at least two distinct tasks, in the ready
+    /// queue's order) and returns the index of the chosen task in
+    /// `eligible`; `eligible[default]` is the non-preemptive choice.
     ///
     /// # Errors
     /// [`Mismatch`] when replaying a schedule that does not fit this run.
-    fn pick(&mut self, eligible: &[TaskId], default: TaskId) -> Result<TaskId, Mismatch>;
+    fn pick(&mut self, eligible: &[TaskId], default: usize) -> Result<usize, Mismatch>;
 
     /// A coin that comes up `true` with probability `p_ppm` per million.
     ///
@@ -76,17 +77,19 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn pick(
-        &mut self,
-        eligible: &[TaskId],
-        default: TaskId,
-    ) -> Result<TaskId, Mismatch> {
-        let chosen = self.policy.pick(eligible, default)?;
+    /// Asks the policy; returns an index into `eligible` (an index out of
+    /// range from the policy counts as the default).
+    #[inline]
+    pub(crate) fn pick(&mut self, eligible: &[TaskId], default: usize) -> Result<usize, Mismatch> {
+        let mut chosen = self.policy.pick(eligible, default)?;
+        if chosen >= eligible.len() {
+            chosen = default;
+        }
         if chosen == default {
             self.decisions.push(Decision::Auto);
         } else {
             self.preemptions += 1;
-            self.decisions.push(Decision::Pick(chosen));
+            self.decisions.push(Decision::Pick(eligible[chosen]));
         }
         Ok(chosen)
     }

@@ -20,15 +20,15 @@ impl RandomPolicy {
 }
 
 /// A uniform draw in `0..bound` (`bound > 0`) from `rng`.
+#[inline]
 pub(crate) fn below(rng: &mut ChaCha8Rng, bound: u64) -> u64 {
     // Multiply-shift: unbiased enough for scheduling, and fast.
     ((u128::from(rng.next_u64()) * u128::from(bound)) >> 64) as u64
 }
 
 impl Policy for RandomPolicy {
-    fn pick(&mut self, eligible: &[TaskId], _default: TaskId) -> Result<TaskId, Mismatch> {
-        let i = below(&mut self.rng, eligible.len() as u64) as usize;
-        Ok(eligible[i])
+    fn pick(&mut self, eligible: &[TaskId], _default: usize) -> Result<usize, Mismatch> {
+        Ok(below(&mut self.rng, eligible.len() as u64) as usize)
     }
 
     fn coin(&mut self, p_ppm: u32) -> Result<bool, Mismatch> {

@@ -55,14 +55,19 @@ impl ReplayPolicy {
 }
 
 impl Policy for ReplayPolicy {
-    fn pick(&mut self, eligible: &[TaskId], default: TaskId) -> Result<TaskId, Mismatch> {
-        match self.take("task pick")? {
-            Decision::Auto => Ok(default),
-            Decision::Pick(t) if eligible.contains(&t) => Ok(t),
-            d => self
-                .mismatch(d, format!("a pick among tasks {eligible:?}"))
-                .map(|_| default),
+    fn pick(&mut self, eligible: &[TaskId], default: usize) -> Result<usize, Mismatch> {
+        let d = self.take("task pick")?;
+        match d {
+            Decision::Auto => return Ok(default),
+            Decision::Pick(t) => {
+                if let Some(i) = eligible.iter().position(|&e| e == t) {
+                    return Ok(i);
+                }
+            }
+            _ => {}
         }
+        self.mismatch(d, format!("a pick among tasks {eligible:?}"))
+            .map(|_| default)
     }
 
     fn coin(&mut self, _p_ppm: u32) -> Result<bool, Mismatch> {

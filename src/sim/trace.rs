@@ -1,5 +1,5 @@
-//! The run's event trace: a running FNV-1a hash of every event (same seed,
-//! same build: same hash), and optionally a readable log.
+//! The run's event trace: a running hash of every event (same seed, same
+//! build: same hash), and optionally a readable log.
 
 /// What happened at one step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,8 +19,10 @@ pub enum EventKind {
     Node = 6,
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+/// The hash of an empty trace (FNV-1a's offset basis).
+const HASH_START: u64 = 0xcbf2_9ce4_8422_2325;
+/// An odd multiplier with well-spread bits (2^64 / golden ratio).
+const MIX_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// The event trace of one run.
 pub(crate) struct Trace {
@@ -33,7 +35,7 @@ pub(crate) struct Trace {
 impl Trace {
     pub(crate) fn new(keep_log: bool, log_max: usize) -> Self {
         Trace {
-            hash: FNV_OFFSET,
+            hash: HASH_START,
             start_ns: 0,
             log: keep_log.then(Vec::new),
             log_max,
@@ -46,13 +48,17 @@ impl Trace {
         t
     }
 
+    /// Folds one word into the hash. Each step (xor, multiply by an odd
+    /// constant, xor-shift) is a bijection of the state for a given word, so
+    /// two traces that differ in a single word always hash differently.
+    #[inline]
     fn mix(&mut self, v: u64) {
-        for b in v.to_le_bytes() {
-            self.hash = (self.hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
-        }
+        let h = (self.hash ^ v).wrapping_mul(MIX_MUL);
+        self.hash = h ^ (h >> 32);
     }
 
     /// Hashes one event; `describe` is only called when a log is kept.
+    #[inline]
     pub(crate) fn event(
         &mut self,
         now_ns: u64,
@@ -65,9 +71,17 @@ impl Trace {
         self.mix(kind as u64);
         self.mix(task);
         self.mix(extra);
+        if self.log.is_some() {
+            self.log_line(now_ns, describe);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn log_line(&mut self, now_ns: u64, describe: impl FnOnce() -> String) {
+        let at_ms = now_ns.saturating_sub(self.start_ns) as f64 / 1e6;
         if let Some(log) = &mut self.log {
             if log.len() < self.log_max {
-                let at_ms = now_ns.saturating_sub(self.start_ns) as f64 / 1e6;
                 log.push(format!("{at_ms:>12.3} ms  {}", describe()));
             }
         }

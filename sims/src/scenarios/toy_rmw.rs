@@ -6,7 +6,6 @@
 
 use crate::scenario::{Scenario, ScenarioError};
 use faultline::probe::FaultKind;
-use faultline::sched::Scheduler;
 use faultline::sim::{invariant_failed, Outcome, Sim, SimConfig};
 use faultline::sync::{Arc, Gate, Mutex};
 

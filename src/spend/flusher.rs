@@ -1,0 +1,292 @@
+//! The flusher: take the lease, drain the queue into one transaction,
+//! release; and the pre-fix direct upsert.
+
+use super::ledger::{Batch, CommitOutcome, Ledger, LedgerError};
+use super::metrics::Metrics;
+use super::pool::ConnPool;
+use super::queue::{Lease, QueueStore, StoreError};
+use super::{add_rows, Item, RowKey, Rows, SpendConfig, Variant};
+use crate::clock::Clock;
+use crate::probe::{self, FaultKind};
+use crate::sync::{Arc, DynArc};
+use std::future::Future;
+
+/// Why a flush did not complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FlushError {
+    /// A queue-store operation failed (e.g. no connection available); the
+    /// items stay where they were.
+    Store(StoreError),
+    /// The commit failed and was rolled back.
+    Ledger(LedgerError),
+    /// The process crashed (injected) at `stage`; the lease is not released.
+    Crashed {
+        /// Where: `"after-read"`, `"mid-commit"`, `"after-commit"`.
+        stage: &'static str,
+    },
+    /// The batch's aggregate would overflow `u128`.
+    Overflow(RowKey),
+    /// The configured variant has no flusher ([`Variant::Direct`]).
+    NoFlusher,
+}
+
+impl std::fmt::Display for FlushError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FlushError::Store(e) => write!(f, "flush: {e}"),
+            FlushError::Ledger(e) => write!(f, "flush: {e}"),
+            FlushError::Crashed { stage } => write!(f, "flusher crashed {stage}"),
+            FlushError::Overflow(k) => write!(f, "flush: aggregate of {k:?} overflows"),
+            FlushError::NoFlusher => f.write_str("the direct variant has no flusher"),
+        }
+    }
+}
+
+impl std::error::Error for FlushError {}
+
+impl From<StoreError> for FlushError {
+    fn from(e: StoreError) -> Self {
+        FlushError::Store(e)
+    }
+}
+
+/// What one flush attempt did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    /// The lease's fencing token; `None` when the lease was held by another.
+    pub token: Option<u64>,
+    /// Queue items committed (or skipped as duplicates) in this flush.
+    pub items: usize,
+    /// In-flight batches of earlier flushers recovered.
+    pub recovered: usize,
+}
+
+/// One instance's flusher.
+pub struct Flusher {
+    cfg: SpendConfig,
+    instance: u32,
+    store: DynArc<dyn QueueStore>,
+    ledger: DynArc<dyn Ledger>,
+    pool: Arc<ConnPool>,
+    clock: DynArc<dyn Clock>,
+    metrics: Arc<Metrics>,
+}
+
+impl Flusher {
+    /// A flusher of instance `instance`, reaching the store through `pool`.
+    pub fn new(
+        cfg: SpendConfig,
+        instance: u32,
+        store: DynArc<dyn QueueStore>,
+        ledger: DynArc<dyn Ledger>,
+        pool: Arc<ConnPool>,
+        clock: DynArc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Flusher {
+            cfg,
+            instance,
+            store,
+            ledger,
+            pool,
+            clock,
+            metrics,
+        }
+    }
+
+    /// Runs one store operation on a pooled connection.
+    async fn on_conn<T>(
+        &self,
+        op: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let conn = match self.pool.get() {
+            Ok(c) => c,
+            Err(e) => {
+                Metrics::inc(&self.metrics.queue_connection_pool_exhausted_total);
+                return Err(e);
+            }
+        };
+        let out = op.await;
+        drop(conn);
+        if out.is_err() {
+            Metrics::inc(&self.metrics.queue_store_errors_total);
+        }
+        out
+    }
+
+    /// One flush attempt as `owner`: take the lease (TTL on this node's
+    /// clock), drain, commit, release.
+    ///
+    /// # Errors
+    /// [`FlushError`]; what was drained is recovered as each variant allows
+    /// (that is what the checks judge). On [`FlushError::Crashed`] the
+    /// lease is left to expire.
+    ///
+    /// # Cancel safety
+    /// Dropping it is a crash at the current await.
+    pub async fn flush_once(&self, owner: &str) -> Result<FlushReport, FlushError> {
+        if self.cfg.variant == Variant::Direct {
+            return Err(FlushError::NoFlusher);
+        }
+        let now_ms = self.clock.now_ms();
+        let ttl = self.cfg.lease_ttl_ms;
+        let lease = self
+            .on_conn(self.store.lease_acquire(owner.to_string(), now_ms, ttl))
+            .await?;
+        let Some(lease) = lease else {
+            return Ok(FlushReport::default());
+        };
+        self.metrics.set_holder(Some(self.instance));
+        let out = match self.cfg.variant {
+            Variant::Fixed => self.fixed(owner, &lease).await,
+            _ => self.documented(owner).await,
+        };
+        if matches!(out, Err(FlushError::Crashed { .. })) {
+            return out;
+        }
+        let _ = self.on_conn(self.store.lease_release(lease.token)).await;
+        self.metrics.set_holder(None);
+        out.map(|mut r| {
+            r.token = Some(lease.token);
+            r
+        })
+    }
+
+    async fn commit(&self, batch: Batch) -> Result<CommitOutcome, FlushError> {
+        let items = batch.items.len() as u64;
+        match self.ledger.commit(batch).await {
+            Ok(CommitOutcome::Applied) => {
+                Metrics::inc(&self.metrics.spend_flushes_total);
+                self.metrics
+                    .spend_flush_items_total
+                    .fetch_add(items, crate::sync::Ordering::Relaxed);
+                Ok(CommitOutcome::Applied)
+            }
+            Ok(CommitOutcome::Duplicate) => {
+                Metrics::inc(&self.metrics.spend_duplicate_batches_total);
+                Ok(CommitOutcome::Duplicate)
+            }
+            Err(LedgerError::Crashed) => Err(FlushError::Crashed { stage: "mid-commit" }),
+            Err(e) => {
+                match e {
+                    LedgerError::Fenced { .. } => {
+                        Metrics::inc(&self.metrics.spend_fenced_commits_total)
+                    }
+                    LedgerError::Deadlock { .. } => {
+                        Metrics::inc(&self.metrics.ledger_deadlocks_total)
+                    }
+                    _ => {}
+                }
+                Err(FlushError::Ledger(e))
+            }
+        }
+    }
+
+    /// The documented drain: read all (or pop), aggregate, commit, delete.
+    async fn documented(&self, owner: &str) -> Result<FlushReport, FlushError> {
+        let max = self.cfg.batch_items_max;
+        let pop = self.cfg.variant == Variant::DocumentedPop;
+        let items = if pop {
+            self.on_conn(self.store.pop(owner.to_string(), max)).await?
+        } else {
+            self.on_conn(self.store.read(max)).await?
+        };
+        if items.is_empty() {
+            return Ok(FlushReport::default());
+        }
+        let batch = batch_of(owner, &items, None, None)?;
+        crash_point("spend.flush.after_read", "after-read")?;
+        self.commit(batch).await?;
+        crash_point("spend.flush.after_commit", "after-commit")?;
+        if !pop {
+            let n = items.len();
+            self.on_conn(self.store.trim(owner.to_string(), n)).await?;
+        }
+        Ok(FlushReport {
+            items: items.len(),
+            ..Default::default()
+        })
+    }
+
+    /// The fix: recover older in-flight batches, move items to our own
+    /// in-flight list, commit with batch id and fencing token, delete.
+    async fn fixed(&self, owner: &str, lease: &Lease) -> Result<FlushReport, FlushError> {
+        let token = lease.token;
+        let mut report = FlushReport::default();
+        let lists = self
+            .on_conn(self.store.inflight(self.cfg.recoveries_max))
+            .await?;
+        for (batch_id, items) in lists.into_iter().filter(|(b, _)| *b < token) {
+            let batch = batch_of(owner, &items, Some(batch_id), Some(token))?;
+            self.commit(batch).await?;
+            self.on_conn(self.store.delete_inflight(batch_id)).await?;
+            Metrics::inc(&self.metrics.spend_recovered_batches_total);
+            report.recovered += 1;
+        }
+        let max = self.cfg.batch_items_max;
+        let items = self
+            .on_conn(self.store.move_to_inflight(owner.to_string(), token, max))
+            .await?;
+        if items.is_empty() {
+            return Ok(report);
+        }
+        let batch = batch_of(owner, &items, Some(token), Some(token))?;
+        crash_point("spend.flush.after_read", "after-read")?;
+        self.commit(batch).await?;
+        crash_point("spend.flush.after_commit", "after-commit")?;
+        self.on_conn(self.store.delete_inflight(token)).await?;
+        report.items = items.len();
+        Ok(report)
+    }
+}
+
+fn crash_point(site: &'static str, stage: &'static str) -> Result<(), FlushError> {
+    if probe::buggify(site, FaultKind::Crash) {
+        return Err(FlushError::Crashed { stage });
+    }
+    Ok(())
+}
+
+/// One batch of `items`, rows summed in row order.
+fn batch_of(
+    owner: &str,
+    items: &[Item],
+    batch_id: Option<u64>,
+    fence: Option<u64>,
+) -> Result<Batch, FlushError> {
+    let mut rows = Rows::new();
+    for i in items {
+        add_rows(&mut rows, &i.rows).map_err(|o| FlushError::Overflow(o.row))?;
+    }
+    let mut batch = Batch::plain(owner, &rows);
+    batch.batch_id = batch_id;
+    batch.fence = fence;
+    batch.items = items.iter().map(|i| i.id).collect();
+    Ok(batch)
+}
+
+/// The pre-fix path: upserts `rows` straight into the ledger in this
+/// instance's own order (a per-process hash order, like a `HashMap` with a
+/// random seed: `order_seed`).
+///
+/// # Errors
+/// [`LedgerError`], e.g. [`LedgerError::Deadlock`] when this transaction's
+/// wait closed a cycle; nothing was applied.
+pub async fn direct_upsert(
+    ledger: &dyn Ledger,
+    owner: &str,
+    rows: &Rows,
+    order_seed: u64,
+) -> Result<CommitOutcome, LedgerError> {
+    let mut batch = Batch::plain(owner, rows);
+    batch.rows.sort_by_key(|(k, _)| row_hash(order_seed, k));
+    ledger.commit(batch).await
+}
+
+fn row_hash(seed: u64, k: &RowKey) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325_u64 ^ seed;
+    for b in k.entity.name().bytes().chain([0]).chain(k.id.bytes()) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
