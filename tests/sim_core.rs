@@ -429,3 +429,41 @@ fn plan_faults_reach_a_faulty_sink_in_the_simulator_only() {
     faultline::sync::block_on(sink.write(vec![2u8])).unwrap();
     assert_eq!(mem.written(), vec![2]);
 }
+
+fn metrics_toy(record: bool) -> Outcome {
+    let sim = Sim::new(seeded(11));
+    let h = sim.main_handle();
+    sim.run(async move {
+        for i in 0..5u32 {
+            h.sleep(Duration::from_millis(10)).await;
+            if record {
+                faultline::sim::metric_add("toy.requests", 1.0);
+                faultline::sim::metric_max("toy.depth_peak", f64::from(i % 3));
+                faultline::sim::sample("toy.depth", f64::from(i));
+            }
+        }
+    })
+}
+
+#[test]
+fn scenario_metrics_reach_the_outcome_without_changing_the_run() {
+    let with = metrics_toy(true);
+    let without = metrics_toy(false);
+    assert!(with.passed() && without.passed());
+    assert_eq!(
+        with.trace_hash, without.trace_hash,
+        "metrics steered the run"
+    );
+    assert_eq!(with.metrics.get("toy.requests"), Some(5.0));
+    assert_eq!(with.metrics.get("toy.depth_peak"), Some(2.0));
+    let depth = &with.metrics.series["toy.depth"];
+    assert_eq!(depth.len(), 5);
+    assert_eq!(depth[0].1, 0.0);
+    assert!(
+        depth[0].0 >= 10_000_000,
+        "samples carry virtual time since start"
+    );
+    assert!(without.metrics.values.is_empty());
+    // Outside a simulation, recording is a no-op.
+    faultline::sim::metric_add("toy.requests", 1.0);
+}

@@ -67,6 +67,10 @@ struct RunArgs {
     /// Stop at the first failing seed.
     #[arg(long)]
     fail_fast: bool,
+    /// With --seed: write each time series the run recorded (memory, lag,
+    /// threads, ...) as DIR/<scenario>-<variant>-<seed>-<series>.csv.
+    #[arg(long, value_name = "DIR", conflicts_with = "seeds")]
+    csv: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -246,11 +250,17 @@ fn cmd_run(args: &RunArgs) -> CmdResult {
     if range.len() == 1 {
         let run = runner::run_seed(scenario.as_ref(), &args.variant, range.start, policy)
             .map_err(|e| e.to_string())?;
-        if run.outcome.passed() {
+        let code = if run.outcome.passed() {
             say!("{}", passed_line(scenario.name(), &args.variant, &run));
-            return Ok(ExitCode::SUCCESS);
+            ExitCode::SUCCESS
+        } else {
+            report_failure(scenario.as_ref(), &args.variant, &run)?
+        };
+        print_metrics(&run);
+        if let Some(dir) = &args.csv {
+            write_csvs(dir, scenario.name(), &args.variant, &run)?;
         }
-        return report_failure(scenario.as_ref(), &args.variant, &run);
+        return Ok(code);
     }
     let spec = SweepSpec {
         scenario: scenario.as_ref(),
@@ -286,6 +296,57 @@ fn sweep_with_bar(spec: &SweepSpec<'_>) -> Result<SweepReport, faultline_sims::S
     });
     bar.finish_and_clear();
     report
+}
+
+/// The run's built-in meters and the scenario's own metrics, one per line.
+fn print_metrics(run: &SeedRun) {
+    let out = &run.outcome;
+    say!("  mem_peak_bytes = {}", out.mem_peak_bytes);
+    say!("  blocking_threads_peak = {}", out.threads_peak);
+    for (name, v) in &out.metrics.values {
+        say!("  {name} = {v}");
+    }
+    for (name, n) in &out.metrics.dropped {
+        say!("  ({name}: {n} samples dropped past the series cap)");
+    }
+}
+
+/// Writes every series of `run` (the built-in memory and thread series
+/// too) as CSV files under `dir`.
+fn write_csvs(dir: &Path, scenario: &str, variant: &str, run: &SeedRun) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let out = &run.outcome;
+    let mut files: Vec<(String, String)> = Vec::new();
+    let builtin = |name: &str, s: Vec<(u64, f64)>| {
+        let mut csv = format!("t_ms,{name}\n");
+        for (t, v) in s {
+            csv.push_str(&format!("{:.3},{v}\n", t as f64 / 1e6));
+        }
+        (name.to_string(), csv)
+    };
+    let mem = out
+        .mem_samples
+        .iter()
+        .map(|&(t, b)| (t, b as f64))
+        .collect();
+    files.push(builtin("mem_bytes", mem));
+    let threads = out
+        .thread_samples
+        .iter()
+        .map(|&(t, n)| (t, n as f64))
+        .collect();
+    files.push(builtin("blocking_threads", threads));
+    for name in out.metrics.series.keys() {
+        if let Some(csv) = out.metrics.series_csv(name) {
+            files.push((name.to_string(), csv));
+        }
+    }
+    for (name, csv) in files {
+        let path = dir.join(format!("{scenario}-{variant}-{}-{name}.csv", run.seed));
+        std::fs::write(&path, csv).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        say!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn passed_line(scenario: &str, variant: &str, run: &SeedRun) -> String {

@@ -234,3 +234,24 @@ fn list_names_scenarios_and_variants() {
     assert!(ran.stdout.contains("--variant pre-fix"));
     assert!(ran.stdout.contains("--variant fixed  (default)"));
 }
+
+#[test]
+fn a_single_seed_run_prints_metrics_and_writes_its_series_as_csv() {
+    let dir = scratch();
+    let csv_dir = dir.path().join("csv");
+    let csv_arg = csv_dir.display().to_string();
+    let ran = faultline(
+        dir.path(),
+        &["run", "toy-rmw", "--seed", "3", "--csv", &csv_arg],
+    );
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.contains("mem_peak_bytes = "), "{}", ran.stdout);
+    let mem = csv_dir.join("toy-rmw-fixed-3-mem_bytes.csv");
+    let text = std::fs::read_to_string(&mem).expect("the memory series was written");
+    assert!(text.starts_with("t_ms,mem_bytes\n"), "{text}");
+    let sweep = faultline(
+        dir.path(),
+        &["run", "toy-rmw", "--seeds", "0..3", "--csv", &csv_arg],
+    );
+    assert_eq!(sweep.code, 2, "--csv is for one seed: {}", sweep.stderr);
+}

@@ -2,7 +2,9 @@
 //! `Clock` and `Scheduler`. It is a plain node id (`Copy`, `Send`, `Sync`);
 //! every operation goes to the simulation running on this thread.
 
-use super::context::{expect_shared, with_shared, NewTask, NodeId, QueuedWork, Shared, TimerAction};
+use super::context::{
+    expect_shared, with_shared, NewTask, NodeId, QueuedWork, Shared, TimerAction,
+};
 use super::trace::EventKind;
 use crate::clock::Clock;
 use crate::sched::{Completion, JoinError, Scheduler, TaskControl, TaskHandle};

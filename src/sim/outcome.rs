@@ -1,6 +1,7 @@
 //! What one simulated run reports.
 
 use super::failure::Failure;
+use super::metrics::Metrics;
 use super::policy::Decision;
 
 /// The result of [`Sim::run`](super::Sim::run).
@@ -32,6 +33,9 @@ pub struct Outcome {
     pub fault_log: Vec<String>,
     /// The readable event log (when `keep_log` was set).
     pub log: Vec<String>,
+    /// What the scenario recorded ([`metric_add`](super::metric_add),
+    /// [`sample`](super::sample), ...).
+    pub metrics: Metrics,
 }
 
 impl Outcome {

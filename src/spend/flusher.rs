@@ -166,7 +166,9 @@ impl Flusher {
                 Metrics::inc(&self.metrics.spend_duplicate_batches_total);
                 Ok(CommitOutcome::Duplicate)
             }
-            Err(LedgerError::Crashed) => Err(FlushError::Crashed { stage: "mid-commit" }),
+            Err(LedgerError::Crashed) => Err(FlushError::Crashed {
+                stage: "mid-commit",
+            }),
             Err(e) => {
                 match e {
                     LedgerError::Fenced { .. } => {

@@ -80,7 +80,10 @@ impl Metrics {
                 "queue_connection_pool_exhausted_total",
                 g(&self.queue_connection_pool_exhausted_total),
             ),
-            ("queue_store_errors_total", g(&self.queue_store_errors_total)),
+            (
+                "queue_store_errors_total",
+                g(&self.queue_store_errors_total),
+            ),
             ("spend_flushes_total", g(&self.spend_flushes_total)),
             ("spend_flush_items_total", g(&self.spend_flush_items_total)),
             (

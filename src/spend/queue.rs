@@ -24,10 +24,9 @@ pub enum StoreError {
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StoreError::NoConnection { connections_max } => write!(
-                f,
-                "no connection available (all {connections_max} in use)"
-            ),
+            StoreError::NoConnection { connections_max } => {
+                write!(f, "no connection available (all {connections_max} in use)")
+            }
             StoreError::QueueFull { items_max } => {
                 write!(f, "queue full ({items_max} items)")
             }
