@@ -5,7 +5,7 @@
 use crate::policy::PolicySpec;
 use crate::replay_file::ReplayFileError;
 use crate::runner::{save_failure, sweep, SweepReport, SweepSpec};
-use crate::scenario::{Scenario, ScenarioError, FIXED};
+use crate::scenario::{Scenario, ScenarioError};
 use crate::seeds::{SeedRange, Shard};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -20,6 +20,8 @@ pub struct Row {
     pub scenario: &'static str,
     /// The variant.
     pub variant: &'static str,
+    /// Whether the variant must hold (see [`Scenario::holds`]).
+    pub must_hold: bool,
     /// What its sweep found.
     pub report: SweepReport,
     /// The replay file of its first failure, if any.
@@ -27,9 +29,9 @@ pub struct Row {
 }
 
 impl Row {
-    /// Whether the variant must fail (every variant but `"fixed"`).
+    /// Whether the variant must fail (it carries a bug).
     pub fn expects_failure(&self) -> bool {
-        self.variant != FIXED
+        !self.must_hold
     }
 
     /// Whether the row is as it must be: a fixed variant holds, any other
@@ -107,6 +109,7 @@ pub fn explore(
             rows.push(Row {
                 scenario: s.name(),
                 variant,
+                must_hold: s.holds(variant),
                 report,
                 replay,
             });

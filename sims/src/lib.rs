@@ -35,7 +35,8 @@ pub fn registry() -> Vec<Box<dyn Scenario>> {
     ]
 }
 
-/// The registered scenario called `name`.
+/// The registered scenario called `name` (`_` and `-` are the same:
+/// `subtree_oom` finds `subtree-oom`).
 ///
 /// # Errors
 /// [`ScenarioError::UnknownScenario`] (listing the known names) when there is
@@ -43,8 +44,9 @@ pub fn registry() -> Vec<Box<dyn Scenario>> {
 pub fn find(name: &str) -> Result<Box<dyn Scenario>, ScenarioError> {
     let all = registry();
     let known: Vec<&'static str> = all.iter().map(|s| s.name()).collect();
+    let wanted = name.replace('_', "-");
     all.into_iter()
-        .find(|s| s.name() == name)
+        .find(|s| s.name() == wanted)
         .ok_or_else(|| ScenarioError::UnknownScenario {
             name: name.to_string(),
             known,

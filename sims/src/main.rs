@@ -177,14 +177,13 @@ fn exit_for(failed: bool) -> ExitCode {
 fn cmd_list() -> CmdResult {
     for s in registry() {
         say!("{}  {}", s.name(), s.about());
-        let buggy = s.buggy_variant();
         for &v in s.variants() {
             let note = if v == FIXED {
                 "  (default)"
-            } else if Some(v) == buggy {
-                "  (buggy: must be caught)"
+            } else if s.holds(v) {
+                "  (correct: must hold)"
             } else {
-                ""
+                "  (buggy: must be caught)"
             };
             say!("    --variant {v}{note}");
         }

@@ -10,9 +10,9 @@ pub const FIXED: &str = "fixed";
 /// One scenario: a workload over a service (or a toy), the faults that may
 /// strike it, and the oracles that judge a run.
 ///
-/// Every scenario has at least the variants `"pre-fix"` and `"fixed"`. The
-/// first listed variant that is not `"fixed"` is its *buggy* one (the one
-/// the explorer expects to be caught); `"fixed"` is the default everywhere.
+/// Every scenario has at least the variants `"pre-fix"` and `"fixed"`.
+/// Variants that do not [`hold`](Scenario::holds) carry a bug the explorer
+/// expects to catch; `"fixed"` is the default everywhere.
 pub trait Scenario {
     /// The scenario's name on the command line, e.g. `"toy-rmw"`.
     fn name(&self) -> &'static str;
@@ -58,9 +58,17 @@ pub trait Scenario {
     /// [`Scenario::variants`].
     fn run(&self, variant: &str, cfg: SimConfig) -> Result<Outcome, ScenarioError>;
 
-    /// The first variant that is not `"fixed"`: the one with the bug.
+    /// Whether `variant` must hold (pass every oracle on every seed); every
+    /// other variant carries a bug that must be caught. Default: only
+    /// `"fixed"` holds. A scenario with a second correct variant (say, the
+    /// fix with jitter on) overrides this.
+    fn holds(&self, variant: &str) -> bool {
+        variant == FIXED
+    }
+
+    /// The first variant that does not hold: the one with the bug.
     fn buggy_variant(&self) -> Option<&'static str> {
-        self.variants().iter().copied().find(|v| *v != FIXED)
+        self.variants().iter().copied().find(|v| !self.holds(v))
     }
 
     /// Checks that `variant` is one of this scenario's variants.

@@ -255,3 +255,11 @@ fn a_single_seed_run_prints_metrics_and_writes_its_series_as_csv() {
     );
     assert_eq!(sweep.code, 2, "--csv is for one seed: {}", sweep.stderr);
 }
+
+#[test]
+fn underscores_name_the_same_scenario_as_hyphens() {
+    let dir = scratch();
+    let ran = faultline(dir.path(), &["run", "toy_rmw", "--seed", "3"]);
+    assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.contains("toy-rmw"), "{}", ran.stdout);
+}
