@@ -15,6 +15,7 @@
 //! ```
 
 pub mod explore;
+pub mod fuzz;
 pub mod policy;
 pub mod replay_file;
 pub mod rerun;

@@ -21,6 +21,9 @@ pub enum PolicySpec {
         /// About how many scheduling decisions a run makes, at least 1.
         expected_steps: u64,
     },
+    /// A fuzzer's input chose every decision (`faultline_sims::fuzz`); only
+    /// the recorded decisions reproduce such a run.
+    Fuzz,
 }
 
 impl PolicySpec {
@@ -35,14 +38,21 @@ impl PolicySpec {
                 depth,
                 expected_steps,
             },
+            PolicySpec::Fuzz => PolicyKind::Bytes(Vec::new()),
         }
+    }
+
+    /// Whether `faultline run --seed` reproduces a run of this policy (a
+    /// fuzzed run is reproduced by its replay file only).
+    pub fn reruns_from_seed(&self) -> bool {
+        !matches!(self, PolicySpec::Fuzz)
     }
 
     /// The command-line flags that select this policy (empty for random,
     /// the default).
     pub fn cli_flags(&self) -> String {
         match *self {
-            PolicySpec::Random => String::new(),
+            PolicySpec::Random | PolicySpec::Fuzz => String::new(),
             PolicySpec::Pct { depth, .. } if depth == PCT_DEPTH_DEFAULT => " --policy pct".into(),
             PolicySpec::Pct { depth, .. } => format!(" --policy pct --pct-depth {depth}"),
         }
@@ -68,6 +78,7 @@ impl fmt::Display for PolicySpec {
         match self {
             PolicySpec::Random => f.write_str("random"),
             PolicySpec::Pct { depth, .. } => write!(f, "pct depth {depth}"),
+            PolicySpec::Fuzz => f.write_str("fuzz input"),
         }
     }
 }

@@ -271,10 +271,12 @@ pub fn failure_report(scenario: &str, variant: &str, run: &SeedRun, path: &Path)
         "  reproduce:   cargo run --release -- replay {}",
         path.display()
     ));
-    lines.push(format!(
-        "  or rerun:    cargo run --release -- run {scenario} --variant {variant} --seed {}{}",
-        run.seed,
-        run.policy.cli_flags()
-    ));
+    if run.policy.reruns_from_seed() {
+        lines.push(format!(
+            "  or rerun:    cargo run --release -- run {scenario} --variant {variant} --seed {}{}",
+            run.seed,
+            run.policy.cli_flags()
+        ));
+    }
     lines.join("\n")
 }

@@ -44,6 +44,8 @@ pub enum PolicyKind {
         /// About how many scheduling decisions a run makes.
         expected_steps: u64,
     },
+    /// Every choice read from a fuzzer's bytes ([`BytesPolicy`](super::BytesPolicy)).
+    Bytes(Vec<u8>),
     /// Replays recorded decisions (strict: a misfit is a failure).
     Replay {
         /// The recorded decisions.
@@ -150,6 +152,7 @@ impl Sim {
             PolicyKind::Replay { decisions, strict } => {
                 Box::new(ReplayPolicy::new(decisions.clone(), *strict))
             }
+            PolicyKind::Bytes(bytes) => Box::new(super::bytes::BytesPolicy::new(bytes.clone())),
         };
         let core = Core {
             now_ns: SIM_EPOCH_NS,

@@ -24,6 +24,7 @@
 //! assert_eq!(out.virtual_ns / 1_000_000_000, 3600);
 //! ```
 
+mod bytes;
 mod context;
 mod executor;
 mod failure;
@@ -44,6 +45,7 @@ mod replay;
 mod shrink;
 mod trace;
 
+pub use bytes::BytesPolicy;
 pub use context::NodeId;
 pub use executor::{PolicyKind, Sim, SimConfig, SIM_EPOCH_NS};
 pub use failure::Failure;
