@@ -27,6 +27,8 @@
 
 pub mod admission;
 pub mod clock;
+#[cfg(not(any(faultline_loom, faultline_shuttle)))]
+pub mod fuzz;
 pub mod probe;
 pub mod retry;
 pub mod sched;

@@ -21,6 +21,8 @@ mod memory;
 
 #[cfg(all(feature = "duckdb", not(any(faultline_loom, faultline_shuttle))))]
 pub mod duck;
+#[cfg(not(any(faultline_loom, faultline_shuttle)))]
+pub mod model;
 
 pub use backend::{BackendError, InsertResult, SegmentBackend, SegmentInfo};
 pub use memory::{MemBackend, MemWriter, INSERT_LATENCY_MS_MAX};
