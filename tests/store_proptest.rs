@@ -51,9 +51,7 @@ fn find_failure(variant: Variant) -> Option<Vec<StoreOp>> {
         failure_persistence: None,
         ..Config::default()
     });
-    match runner.run(&ops(), |ops| {
-        mem_case(variant, &ops)
-    }) {
+    match runner.run(&ops(), |ops| mem_case(variant, &ops)) {
         Ok(()) => None,
         Err(proptest::test_runner::TestError::Fail(_, ops)) => Some(ops),
         Err(e) => panic!("{e}"),

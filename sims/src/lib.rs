@@ -16,6 +16,7 @@
 
 pub mod explore;
 pub mod fuzz;
+pub mod plot;
 pub mod policy;
 pub mod replay_file;
 pub mod rerun;

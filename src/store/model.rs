@@ -157,7 +157,9 @@ fn interleave<A: Future, B: Future>(
     }
     match (ra, rb) {
         (Some(a), Some(b)) => Ok((a, b)),
-        _ => Err(format!("a race was still pending after {RACE_POLLS_MAX} polls")),
+        _ => Err(format!(
+            "a race was still pending after {RACE_POLLS_MAX} polls"
+        )),
     }
 }
 
@@ -175,7 +177,10 @@ fn check<B: SegmentBackend>(store: &TieredStore<B>, m: &Model) -> Result<(), Str
         return Err("duplicated events".into());
     }
     if let Some(e) = found.iter().find(|e| !m.acked.contains(e)) {
-        return Err(format!("event {} appeared but was never acknowledged", e.id));
+        return Err(format!(
+            "event {} appeared but was never acknowledged",
+            e.id
+        ));
     }
     store.check_writer_is_active()
 }
@@ -194,7 +199,8 @@ pub fn run_ops<B: SegmentBackend>(
     ops: &[StoreOp],
 ) -> Result<(), String> {
     let cfg = StoreConfig::new(variant);
-    let open = |b: &Arc<B>| block_on(TieredStore::open(Arc::clone(b), cfg)).map_err(|e| e.to_string());
+    let open =
+        |b: &Arc<B>| block_on(TieredStore::open(Arc::clone(b), cfg)).map_err(|e| e.to_string());
     let mut store = open(&backend)?;
     let mut m = Model {
         now_ms: START_MS,
