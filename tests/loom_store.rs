@@ -89,6 +89,7 @@ fn fixed_store_one_append_vs_retention() {
     static N: Iterations = Iterations::new();
     race(Variant::Fixed, 1, Oracle::Both, &N);
     N.report("loom", "store fixed, 1 append vs retention");
+    N.record("loom", "generation-check", "holds");
 }
 
 #[test]
@@ -96,6 +97,7 @@ fn fixed_store_two_appends_vs_retention() {
     static N: Iterations = Iterations::new();
     race(Variant::Fixed, 2, Oracle::Both, &N);
     N.report("loom", "store fixed, 2 appends vs retention");
+    N.record("loom", "stale-writer", "holds");
 }
 
 #[test]
@@ -108,6 +110,7 @@ fn pre_fix_store_loses_events() {
         "acknowledged events lost",
         || race(Variant::PreFix, 2, Oracle::NoLoss, &N),
     );
+    N.record("loom", "stale-writer", "caught");
 }
 
 #[test]
@@ -132,4 +135,5 @@ fn generation_check_store_is_caught() {
         "acknowledged events lost",
         || race(Variant::GenerationCheck, 1, Oracle::Both, &N),
     );
+    N.record("loom", "generation-check", "caught");
 }

@@ -99,6 +99,8 @@ fn fixed_store_holds_under_pct_and_random() {
         "shuttle (pct + random)",
         "store fixed, 4 appenders x 3 retention cycles",
     );
+    N.record("shuttle", "stale-writer", "holds");
+    N.record("shuttle", "generation-check", "holds");
 }
 
 #[test]
@@ -111,6 +113,7 @@ fn pre_fix_store_is_caught_by_pct() {
         "stale writer restored",
         || shuttle::check_pct(counted(&N, workload(Variant::PreFix)), ITERATIONS, 3),
     );
+    N.record("shuttle", "stale-writer", "caught");
 }
 
 #[test]
@@ -141,4 +144,5 @@ fn generation_check_store_is_caught() {
             )
         },
     );
+    N.record("shuttle", "generation-check", "caught");
 }

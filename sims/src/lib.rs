@@ -14,19 +14,22 @@
 //! assert!(run.outcome.passed());
 //! ```
 
+pub mod checks;
 pub mod explore;
 pub mod fuzz;
 pub mod plot;
 pub mod policy;
 pub mod replay_file;
+pub mod report;
 pub mod rerun;
 pub mod runner;
 pub mod scenario;
 pub mod scenarios;
 pub mod seeds;
+pub mod teeth;
 
 pub use replay_file::{parse_replay, ReplayFile, ReplayFileError};
-pub use scenario::{Scenario, ScenarioError, FIXED};
+pub use scenario::{Bug, PlotSpec, Scenario, ScenarioError, SeriesSource, FIXED};
 
 /// Every registered scenario, in the order `list` shows them. A new
 /// scenario is one line here.

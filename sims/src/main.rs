@@ -9,12 +9,15 @@
 //! that cannot be written, with a one-line error.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use faultline_sims::explore::{self, SEEDS_PER_VARIANT};
+use faultline_sims::checks::{read_checks, CHECKS_DIR};
+use faultline_sims::explore::{self, ExploreSpec, BUDGET_S_DEFAULT};
 use faultline_sims::policy::PCT_DEPTH_DEFAULT;
 use faultline_sims::replay_file::read_replay;
+use faultline_sims::report::{self, ReportInput, REPORT_DIR};
 use faultline_sims::rerun::{self, ShrinkError, Verdict, SHRINK_ATTEMPTS_DEFAULT};
 use faultline_sims::runner::{self, SeedRun, SweepReport, SweepSpec};
 use faultline_sims::seeds::{SeedRange, Shard};
+use faultline_sims::teeth;
 use faultline_sims::{find, registry, Scenario, FIXED};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -34,6 +37,9 @@ struct Cli {
 enum Command {
     /// List the scenarios, their variants and what each checks.
     List,
+    /// Sweep every scenario's variants (random and PCT) within a budget,
+    /// print the teeth table and write the report (the default command).
+    Explore(ExploreArgs),
     /// Run a scenario on one seed or a sweep of seeds.
     Run(RunArgs),
     /// Replay a replay file exactly (strict: every decision must fit).
@@ -71,6 +77,25 @@ struct RunArgs {
     /// threads, ...) as DIR/<scenario>-<variant>-<seed>-<series>.csv.
     #[arg(long, value_name = "DIR", conflicts_with = "seeds")]
     csv: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ExploreArgs {
+    /// Wall-time budget for every sweep together, seconds.
+    #[arg(long, default_value_t = BUDGET_S_DEFAULT, value_parser = parse_budget)]
+    budget_s: f64,
+    /// Where the report (index.md, SVG plots) is written.
+    #[arg(long, default_value = REPORT_DIR)]
+    report_dir: PathBuf,
+}
+
+fn parse_budget(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "'{text}' is not a budget in seconds (0 < s <= 86400)"
+        )),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -144,8 +169,12 @@ fn main() -> ExitCode {
     let trace = matches!(&cli.command, Some(Command::Replay(r)) if r.trace);
     init_tracing(if trace { "info" } else { "warn" });
     let result = match cli.command {
-        None => cmd_explore(),
+        None => cmd_explore(&ExploreArgs {
+            budget_s: BUDGET_S_DEFAULT,
+            report_dir: PathBuf::from(REPORT_DIR),
+        }),
         Some(Command::List) => cmd_list(),
+        Some(Command::Explore(args)) => cmd_explore(&args),
         Some(Command::Run(args)) => cmd_run(&args),
         Some(Command::Replay(args)) => cmd_replay(&args),
         Some(Command::Shrink(args)) => cmd_shrink(&args),
@@ -191,25 +220,63 @@ fn cmd_list() -> CmdResult {
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_explore() -> CmdResult {
+fn cmd_explore(args: &ExploreArgs) -> CmdResult {
+    report::prepare_dir(&args.report_dir).map_err(|e| e.to_string())?;
     let scenarios = registry();
+    let spec = ExploreSpec {
+        budget_s: args.budget_s,
+        ..ExploreSpec::default()
+    };
     eprintln!(
-        "exploring {} scenario(s) on every variant, seeds 0..{SEEDS_PER_VARIANT} each (random policy)",
-        scenarios.len()
+        "exploring {} scenarios, every variant under the random and PCT policies, {:.0} s budget",
+        scenarios.len(),
+        spec.budget_s
     );
-    let rows = explore::explore(&scenarios, SEEDS_PER_VARIANT, |s, v| {
-        eprintln!("  {s} --variant {v} ...");
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} sweeps [{elapsed}] {msg}")
+    {
+        bar.set_style(style);
+    }
+    let rows = explore::explore(&scenarios, spec, |s, v, p, done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(format!("{s} --variant {v} ({p})"));
     })
     .map_err(|e| e.to_string())?;
+    bar.finish_and_clear();
+    let (checks, warnings) = read_checks(Path::new(CHECKS_DIR));
+    let teeth_rows = teeth::teeth_rows(&rows, &checks);
+    say!("teeth table (loom, shuttle, fuzz: as their tests last recorded them)");
+    say_raw!("{}", teeth::render_text(&teeth_rows));
+    say!("");
     say_raw!("{}", explore::table(&rows));
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let input = ReportInput {
+        scenarios: &scenarios,
+        rows: &rows,
+        teeth: &teeth_rows,
+        warnings: &warnings,
+        budget_s: spec.budget_s,
+    };
+    let files = report::write_report(&args.report_dir, &input).map_err(|e| e.to_string())?;
+    say!(
+        "report: {} ({} files)",
+        args.report_dir.join("index.md").display(),
+        files.len()
+    );
     for r in &rows {
-        if let Some(p) = &r.replay {
-            say!(
-                "{} {}: first failure in {}",
-                r.scenario,
-                r.variant,
-                p.display()
-            );
+        for sw in &r.sweeps {
+            if let Some(p) = &sw.replay {
+                say!(
+                    "{} {} ({}): replay with  cargo run --release -- replay {}",
+                    r.scenario,
+                    r.variant,
+                    sw.policy,
+                    p.display()
+                );
+            }
         }
     }
     let ok = explore::all_ok(&rows);
@@ -268,6 +335,7 @@ fn cmd_run(args: &RunArgs) -> CmdResult {
         range,
         shard: args.shard.unwrap_or(Shard::ALL),
         fail_fast: args.fail_fast,
+        time_budget_s: None,
     };
     let report = sweep_with_bar(&spec).map_err(|e| e.to_string())?;
     say!("{}", summary_line(&spec, &report));

@@ -111,6 +111,9 @@ pub struct SweepSpec<'a> {
     pub shard: Shard,
     /// Stop at the first failure.
     pub fail_fast: bool,
+    /// Stop once this much wall time is spent (after at least one run);
+    /// `None`: run every seed.
+    pub time_budget_s: Option<f64>,
 }
 
 /// What a sweep found.
@@ -174,6 +177,9 @@ pub fn sweep(
             stop = spec.fail_fast;
             first_failure.get_or_insert(run);
         }
+        if spec.time_budget_s.is_some_and(|b| watch.elapsed_s() >= b) {
+            stop = true;
+        }
         progress(runs, failures);
         Some(hash)
     });
@@ -225,9 +231,14 @@ pub fn replay_file_for(scenario: &dyn Scenario, variant: &str, run: &SeedRun) ->
     }
 }
 
-/// `target/faultline/replays/<scenario>-<variant>-<seed>.json`.
-pub fn replay_path(scenario: &str, variant: &str, seed: u64) -> PathBuf {
-    Path::new(REPLAY_DIR).join(format!("{scenario}-{variant}-{seed}.json"))
+/// `target/faultline/replays/<scenario>-<variant>-<seed>.json` for the
+/// random policy; PCT runs add `-pct<depth>` before `.json`.
+pub fn replay_path(scenario: &str, variant: &str, seed: u64, policy: PolicySpec) -> PathBuf {
+    let suffix = match policy {
+        PolicySpec::Pct { depth, .. } => format!("-pct{depth}"),
+        PolicySpec::Random | PolicySpec::Fuzz => String::new(),
+    };
+    Path::new(REPLAY_DIR).join(format!("{scenario}-{variant}-{seed}{suffix}.json"))
 }
 
 /// Writes the replay file of a failing run and returns its path.
@@ -239,7 +250,7 @@ pub fn save_failure(
     variant: &str,
     run: &SeedRun,
 ) -> Result<PathBuf, ReplayFileError> {
-    let path = replay_path(scenario.name(), variant, run.seed);
+    let path = replay_path(scenario.name(), variant, run.seed, run.policy);
     replay_file_for(scenario, variant, run).write(&path)?;
     Ok(path)
 }

@@ -51,6 +51,17 @@ pub trait Scenario {
     /// in replay files. Default: leaves `cfg` as it is.
     fn configure(&self, _variant: &str, _cfg: &mut SimConfig) {}
 
+    /// The historical bug `variant` carries, for the teeth table; `None`
+    /// for a correct variant or a toy. Default none.
+    fn bug(&self, _variant: &str) -> Option<Bug> {
+        None
+    }
+
+    /// The plots the report draws from this scenario's runs. Default none.
+    fn plots(&self) -> Vec<PlotSpec> {
+        Vec::new()
+    }
+
     /// Runs `variant` once under `cfg` and reports what happened.
     ///
     /// # Errors
@@ -86,6 +97,48 @@ pub trait Scenario {
             })
         }
     }
+}
+
+/// A historical bug, as a row of the teeth table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bug {
+    /// A stable key, shared with the records of loom, shuttle and fuzz
+    /// checks (e.g. `"stale-writer"`).
+    pub key: &'static str,
+    /// What went wrong, in a few words.
+    pub title: &'static str,
+}
+
+/// Where a plotted series comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeriesSource {
+    /// The simulator's memory meter (bytes held).
+    Memory,
+    /// The simulator's blocking threads alive.
+    BlockingThreads,
+    /// A series the scenario recorded with `faultline::sim::sample`.
+    Metric(&'static str),
+}
+
+/// One plot of the report: a series over virtual time, one line per
+/// variant, from the run of `seed` of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlotSpec {
+    /// The SVG's file name, e.g. `"subtree-oom-memory.svg"`.
+    pub file: &'static str,
+    /// The title.
+    pub title: &'static str,
+    /// The y axis label with its unit, e.g. `"memory held (bytes)"`.
+    pub y_label: &'static str,
+    /// The series.
+    pub series: SeriesSource,
+    /// The variants drawn, one line each.
+    pub variants: &'static [&'static str],
+    /// A horizontal limit line: its label and the metric holding its value
+    /// (read from the first variant's run).
+    pub limit: Option<(&'static str, &'static str)>,
+    /// The seed of the runs drawn.
+    pub seed: u64,
 }
 
 /// Why a scenario could not be run.

@@ -210,9 +210,9 @@ fn single_seed_runs_report_pass_and_fail() {
 }
 
 #[test]
-fn no_subcommand_explores_every_variant() {
+fn explore_prints_the_teeth_table_and_writes_the_report() {
     let dir = scratch();
-    let ran = faultline(dir.path(), &[]);
+    let ran = faultline(dir.path(), &["explore", "--budget-s", "4"]);
     assert_eq!(ran.code, 0, "{}{}", ran.stdout, ran.stderr);
     let row = |variant: &str| {
         ran.stdout
@@ -223,6 +223,30 @@ fn no_subcommand_explores_every_variant() {
     };
     assert!(row("pre-fix").contains("caught"), "{}", ran.stdout);
     assert!(row("fixed").contains("holds"), "{}", ran.stdout);
+    let teeth = ran
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("stale-writer"))
+        .unwrap_or_else(|| panic!("no stale-writer teeth row:\n{}", ran.stdout));
+    assert!(teeth.contains("found at seed"), "{teeth}");
+    let index = dir.path().join("target/faultline/report/index.md");
+    let md = std::fs::read_to_string(&index).expect("index.md written");
+    assert!(md.contains("## Teeth table"), "{md}");
+    assert!(md.contains("cargo run --release -- replay"), "{md}");
+}
+
+#[test]
+fn explore_refuses_an_unwritable_report_dir_and_a_bad_budget() {
+    let dir = scratch();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let report = file.join("report").display().to_string();
+    let ran = faultline(dir.path(), &["explore", "--report-dir", &report]);
+    assert_eq!(ran.code, 2, "{}{}", ran.stdout, ran.stderr);
+    assert!(ran.stderr.contains("not writable"), "{}", ran.stderr);
+    assert_eq!(ran.stderr.trim().lines().count(), 1, "{}", ran.stderr);
+    let bad = faultline(dir.path(), &["explore", "--budget-s", "-3"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
 }
 
 #[test]

@@ -52,6 +52,43 @@ impl Iterations {
         let n = self.0.load(Ordering::Relaxed);
         println!("{checker}: {model}: {n} iterations");
     }
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+    /// Records this checker's result on `bug` for the teeth table (see
+    /// [`record`]).
+    pub fn record(&self, checker: &str, bug: &str, role: &str) {
+        record(checker, bug, role, self.count());
+    }
+}
+
+/// Records a checker's result for `faultline`'s teeth table: writes
+/// `target/faultline/checks/<checker>--<bug>--<role>.json` under the
+/// workspace root. `role` is `caught`, `missed`, `holds` or `fails`. A
+/// record that cannot be written is reported, not fatal (the check itself
+/// already passed or failed).
+pub fn record(checker: &str, bug: &str, role: &str, iterations: usize) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/faultline/checks");
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unknown")
+        .to_string();
+    let rec = serde_json::json!({
+        "checker": checker,
+        "bug": bug,
+        "role": role,
+        "iterations": iterations,
+        "test": test,
+    });
+    let path = dir.join(format!("{checker}--{bug}--{role}.json"));
+    let written =
+        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, rec.to_string()));
+    if let Err(e) = written {
+        eprintln!(
+            "note: could not record {checker}/{bug}/{role} at {}: {e}",
+            path.display()
+        );
+    }
 }
 
 /// Runs the `#[ignore]`d test `child` of this test binary in a child process

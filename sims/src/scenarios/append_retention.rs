@@ -13,7 +13,7 @@
 //! segment whenever the state lock is free (checked after every retention
 //! pass). Pre-fix and generation-check lose events; fixed holds.
 
-use crate::scenario::{Scenario, ScenarioError};
+use crate::scenario::{Bug, Scenario, ScenarioError};
 use faultline::clock::Clock;
 use faultline::probe::{self, FaultKind};
 use faultline::sim::{invariant_failed, NodeConfig, Outcome, Sim, SimConfig, SimHandle};
@@ -74,6 +74,20 @@ impl Scenario for AppendRetention {
 
     fn configure(&self, _variant: &str, cfg: &mut SimConfig) {
         cfg.spurious_wake_ppm = 10_000;
+    }
+
+    fn bug(&self, variant: &str) -> Option<Bug> {
+        match variant {
+            "pre-fix" => Some(Bug {
+                key: "stale-writer",
+                title: "stale writer restored after a rollover loses events",
+            }),
+            "generation-check" => Some(Bug {
+                key: "generation-check",
+                title: "generation-check-only fix still loses in-flight events",
+            }),
+            _ => None,
+        }
     }
 
     fn run(&self, variant: &str, cfg: SimConfig) -> Result<Outcome, ScenarioError> {
