@@ -214,7 +214,10 @@ fn cmd_list() -> CmdResult {
             } else {
                 "  (buggy: must be caught)"
             };
-            say!("    --variant {v}{note}");
+            match s.bug(v) {
+                Some(bug) => say!("    --variant {v}{note} bug={}", bug.key),
+                None => say!("    --variant {v}{note}"),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
