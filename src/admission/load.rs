@@ -280,7 +280,13 @@ fn json_error(e: &serde_json::Error) -> String {
     let msg = text
         .rsplit_once(" at line ")
         .map_or(text.as_str(), |(m, _)| m);
-    format!("{msg} (column {})", e.column())
+    let kind = match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+            "not valid JSON: "
+        }
+        _ => "",
+    };
+    format!("{kind}{msg} (column {})", e.column())
 }
 
 /// What a generated arrival looks like.
