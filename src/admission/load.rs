@@ -51,11 +51,22 @@ pub enum ItemBytes {
 impl ItemBytes {
     /// The size of item `index` of file `key`: a pure function of both.
     pub fn bytes_of(&self, key: &str, index: u64) -> u64 {
+        self.bytes_at(key_hash(key), index)
+    }
+
+    /// The sizes of items `range` of file `key` (`bytes_of` for each,
+    /// hashing the key once).
+    pub fn sizes(&self, key: &str, range: std::ops::Range<u64>) -> Vec<u64> {
+        let k = key_hash(key);
+        range.map(|i| self.bytes_at(k, i)).collect()
+    }
+
+    fn bytes_at(&self, key_hash: u64, index: u64) -> u64 {
         match self {
             ItemBytes::Fixed(b) => *b,
             ItemBytes::Uniform([lo, hi]) => {
                 let span = hi.saturating_sub(*lo).saturating_add(1);
-                lo + item_hash(key, index) % span.max(1)
+                lo + item_hash(key_hash, index) % span.max(1)
             }
             ItemBytes::List(list) => {
                 let len = list.len().max(1) as u64;
@@ -63,7 +74,7 @@ impl ItemBytes {
             }
             ItemBytes::Mix(mix) => {
                 let total: u64 = mix.iter().map(|&(w, _)| u64::from(w)).sum();
-                let mut r = item_hash(key, index) % total.max(1);
+                let mut r = item_hash(key_hash, index) % total.max(1);
                 for &(w, b) in mix {
                     if r < u64::from(w) {
                         return b;
@@ -431,13 +442,18 @@ pub fn ln_unit(x: f64) -> f64 {
     e as f64 * std::f64::consts::LN_2 + 2.0 * sum
 }
 
-/// A well-mixed hash of (key, index): FNV-1a of the key, then splitmix64.
-fn item_hash(key: &str, index: u64) -> u64 {
+/// FNV-1a of `key`.
+fn key_hash(key: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
-    let mut z = h ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    h
+}
+
+/// A well-mixed hash of (key hash, index): splitmix64.
+fn item_hash(key_hash: u64, index: u64) -> u64 {
+    let mut z = key_hash ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
