@@ -30,7 +30,10 @@ fn with(field: &str, value: &str) -> String {
 fn every_item_size_form_parses() {
     let forms = [
         (r#"{"fixed": 300}"#, ItemBytes::Fixed(300)),
-        (r#"{"uniform": [200, 500000]}"#, ItemBytes::Uniform([200, 500_000])),
+        (
+            r#"{"uniform": [200, 500000]}"#,
+            ItemBytes::Uniform([200, 500_000]),
+        ),
         (r#"{"list": [1, 2, 3]}"#, ItemBytes::List(vec![1, 2, 3])),
         (
             r#"{"mix": [[70, 300], [30, 500000]]}"#,
@@ -49,7 +52,8 @@ fn malformed_lines_are_reported_with_their_number_and_reason() {
         ("{not json".into(), "not valid JSON: key must be a string"),
         (r#"{"at_ms": 0, "key""#.into(), "not valid JSON: EOF"),
         (
-            r#"{"at_ms": 0, "key": "a", "exists": false, "items": 10, "client_bytes_per_s": 1}"#.into(),
+            r#"{"at_ms": 0, "key": "a", "exists": false, "items": 10, "client_bytes_per_s": 1}"#
+                .into(),
             "missing field `item_bytes`",
         ),
         (with("colour", "\"red\""), "unknown field `colour`"),
@@ -58,8 +62,14 @@ fn malformed_lines_are_reported_with_their_number_and_reason() {
         (with("item_bytes", r#"{"uniform": [9, 1]}"#), "LO <= HI"),
         (with("item_bytes", r#"{"list": []}"#), "1 to 10000 sizes"),
         (with("item_bytes", r#"{"mix": [[0, 5]]}"#), "weight > 0"),
-        (with("item_bytes", r#"{"normal": 5}"#), "unknown variant `normal`"),
-        (with("item_bytes", r#"{"fixed": 99999999999}"#), "over the limit"),
+        (
+            with("item_bytes", r#"{"normal": 5}"#),
+            "unknown variant `normal`",
+        ),
+        (
+            with("item_bytes", r#"{"fixed": 99999999999}"#),
+            "over the limit",
+        ),
         (with("client_bytes_per_s", "0"), "at least 1"),
         (with("key", "\"\""), "`key` needs 1 to"),
         (with("items", "1000000000000"), "`items` is"),
@@ -80,7 +90,10 @@ fn arrivals_out_of_time_order_are_refused() {
     let late = with("at_ms", "100");
     let (line, what) = line_error(&format!("{late}\n{GOOD}\n"));
     assert_eq!(line, 2);
-    assert!(what.contains("earlier than the previous arrival's 100"), "{what}");
+    assert!(
+        what.contains("earlier than the previous arrival's 100"),
+        "{what}"
+    );
 }
 
 #[test]
@@ -97,7 +110,12 @@ fn the_shipped_load_files_parse() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let load = read_load(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(load.len() >= 20, "{}: {} arrivals", path.display(), load.len());
+        assert!(
+            load.len() >= 20,
+            "{}: {} arrivals",
+            path.display(),
+            load.len()
+        );
         println!("{}: {} arrivals", path.display(), load.len());
         files += 1;
     }
@@ -165,7 +183,12 @@ fn generated_loads_round_trip_through_the_file_format() {
 fn item_sizes_are_a_pure_function_with_the_asked_mix() {
     let mix = ItemBytes::Mix(vec![(70, 300), (30, 500_000)]);
     let sizes: Vec<u64> = (0..10_000).map(|i| mix.bytes_of("k", i)).collect();
-    assert_eq!(sizes, (0..10_000).map(|i| mix.bytes_of("k", i)).collect::<Vec<_>>());
+    assert_eq!(
+        sizes,
+        (0..10_000)
+            .map(|i| mix.bytes_of("k", i))
+            .collect::<Vec<_>>()
+    );
     let big = sizes.iter().filter(|&&b| b == 500_000).count();
     assert!((2_700..3_300).contains(&big), "{big}");
     assert_eq!(mix.max_bytes(), 500_000);
@@ -173,7 +196,10 @@ fn item_sizes_are_a_pure_function_with_the_asked_mix() {
     let uniform = ItemBytes::Uniform([10, 20]);
     assert!((0..1_000).all(|i| (10..=20).contains(&uniform.bytes_of("u", i))));
     let list = ItemBytes::List(vec![1, 2, 3]);
-    assert_eq!((0..6).map(|i| list.bytes_of("l", i)).collect::<Vec<_>>(), [1, 2, 3, 1, 2, 3]);
+    assert_eq!(
+        (0..6).map(|i| list.bytes_of("l", i)).collect::<Vec<_>>(),
+        [1, 2, 3, 1, 2, 3]
+    );
 }
 
 #[test]
@@ -181,7 +207,10 @@ fn the_portable_log_matches_libm() {
     for i in 1..=100_000u64 {
         let x = i as f64 / 100_000.0;
         let (ours, libm) = (ln_unit(x), x.ln());
-        assert!((ours - libm).abs() <= 1e-14 * libm.abs().max(1.0), "{x}: {ours} vs {libm}");
+        assert!(
+            (ours - libm).abs() <= 1e-14 * libm.abs().max(1.0),
+            "{x}: {ours} vs {libm}"
+        );
     }
     assert_eq!(ln_unit(1.0), 0.0);
     assert!((ln_unit(f64::MIN_POSITIVE) - f64::MIN_POSITIVE.ln()).abs() < 1e-9);
@@ -194,15 +223,24 @@ fn arrival() -> impl Strategy<Value = Arrival> {
         prop::collection::vec(0..1_000_000u64, 1..5).prop_map(ItemBytes::List),
         prop::collection::vec((1..100u32, 0..1_000_000u64), 1..4).prop_map(ItemBytes::Mix),
     ];
-    (0..1_000u64, "[a-z/0-9\"\\\\ é]{1,20}", any::<bool>(), 0..1_000_000u64, bytes, 1..u64::MAX)
-        .prop_map(|(at_ms, key, exists, items, item_bytes, client_bytes_per_s)| Arrival {
-            at_ms,
-            key,
-            exists,
-            items,
-            item_bytes,
-            client_bytes_per_s,
-        })
+    (
+        0..1_000u64,
+        "[a-z/0-9\"\\\\ é]{1,20}",
+        any::<bool>(),
+        0..1_000_000u64,
+        bytes,
+        1..u64::MAX,
+    )
+        .prop_map(
+            |(at_ms, key, exists, items, item_bytes, client_bytes_per_s)| Arrival {
+                at_ms,
+                key,
+                exists,
+                items,
+                item_bytes,
+                client_bytes_per_s,
+            },
+        )
 }
 
 proptest! {

@@ -30,7 +30,12 @@ fn the_fast_path_streams_an_existing_file_without_a_create_permit() {
     assert_eq!(w.svc.create_permits_available(), 0);
     let c = TestClient::new(Behaviour::Instant);
     let r = block_on(w.svc.get("x", &c));
-    assert_eq!(r, Ok(Served::Existing { bytes: 3 * ITEM_BYTES }));
+    assert_eq!(
+        r,
+        Ok(Served::Existing {
+            bytes: 3 * ITEM_BYTES
+        })
+    );
     drop(creating);
     check_quiescent(&w);
 }
@@ -49,14 +54,28 @@ fn a_full_service_answers_503_with_retry_after_at_once() {
         std::task::Poll::Pending => panic!("a rejected request waited"),
     };
     let e = r.unwrap_err();
-    assert_eq!(e, GetError::Overloaded { retry_after_ms: 1_000 });
-    assert_eq!((e.status(), e.retry_after_header().as_deref()), (503, Some("1")));
+    assert_eq!(
+        e,
+        GetError::Overloaded {
+            retry_after_ms: 1_000
+        }
+    );
+    assert_eq!(
+        (e.status(), e.retry_after_header().as_deref()),
+        (503, Some("1"))
+    );
     assert_eq!(
         e.into_call_error(0),
-        CallError::Unavailable(ServiceUnavailable { retry_after_ms: Some(1_000) })
+        CallError::Unavailable(ServiceUnavailable {
+            retry_after_ms: Some(1_000)
+        })
     );
     assert_eq!(w.svc.stats().rejected, 1);
-    assert_eq!(w.svc.create_permits_available(), 0, "the rejection took the permit");
+    assert_eq!(
+        w.svc.create_permits_available(),
+        0,
+        "the rejection took the permit"
+    );
     drop(creating);
     check_quiescent(&w);
 }
@@ -69,12 +88,28 @@ fn a_duplicate_creation_gets_503_then_the_finished_file() {
     assert!(poll_once(&mut first).is_pending());
     let c = TestClient::new(Behaviour::Instant);
     let dup = block_on(w.svc.get("k", &c));
-    assert_eq!(dup, Err(GetError::Overloaded { retry_after_ms: 1_000 }));
+    assert_eq!(
+        dup,
+        Err(GetError::Overloaded {
+            retry_after_ms: 1_000
+        })
+    );
     drop(first);
     let made = block_on(w.svc.get("k", &c));
-    assert_eq!(made, Ok(Served::Created { items: 8, bytes: 8 * ITEM_BYTES }));
+    assert_eq!(
+        made,
+        Ok(Served::Created {
+            items: 8,
+            bytes: 8 * ITEM_BYTES
+        })
+    );
     let again = block_on(w.svc.get("k", &c));
-    assert_eq!(again, Ok(Served::Existing { bytes: 8 * ITEM_BYTES }));
+    assert_eq!(
+        again,
+        Ok(Served::Existing {
+            bytes: 8 * ITEM_BYTES
+        })
+    );
     assert_eq!(w.files.publications("k"), 1);
     check_quiescent(&w);
 }
@@ -88,7 +123,12 @@ struct LeavingUpstream {
 }
 
 impl Upstream for LeavingUpstream {
-    fn read_items(&self, _: &str, from: u64, count_max: usize) -> BoxFuture<Result<Vec<u64>, String>> {
+    fn read_items(
+        &self,
+        _: &str,
+        from: u64,
+        count_max: usize,
+    ) -> BoxFuture<Result<Vec<u64>, String>> {
         let n = 4_096u64.saturating_sub(from).min(count_max as u64);
         self.read.fetch_add(n, Ordering::SeqCst);
         if from + n > self.leave_at {
@@ -108,17 +148,34 @@ fn leave_mid_chunk(flaw: Flaw) -> Result<(), String> {
         read: AtomicU64::new(0),
     });
     let files = MemFileStore::new();
-    let cfg = AdmissionConfig { chunk_items: 1_024, flaw, ..AdmissionConfig::fixed(1) };
-    let svc = AssetService::new(cfg, DynArc::new(files.clone()), DynArc::clone(&up) as DynArc<dyn Upstream>);
+    let cfg = AdmissionConfig {
+        chunk_items: 1_024,
+        flaw,
+        ..AdmissionConfig::fixed(1)
+    };
+    let svc = AssetService::new(
+        cfg,
+        DynArc::new(files.clone()),
+        DynArc::clone(&up) as DynArc<dyn Upstream>,
+    );
     let r = block_on(svc.get("k", &*client));
     assert_eq!(r, Err(GetError::ClientGone));
     let st = svc.stats();
-    assert_eq!((st.chunk_bytes_now, st.pending_chunks_now, files.open_drafts()), (0, 0, 0));
+    assert_eq!(
+        (
+            st.chunk_bytes_now,
+            st.pending_chunks_now,
+            files.open_drafts()
+        ),
+        (0, 0, 0)
+    );
     assert_eq!(svc.create_permits_available(), 1);
     let read = up.read.load(Ordering::SeqCst);
     let allowed = 300 + CANCEL_CHECK_ITEMS as u64;
     if read > allowed {
-        return Err(format!("read {read} items although the client left after item 300 (allowed {allowed})"));
+        return Err(format!(
+            "read {read} items although the client left after item 300 (allowed {allowed})"
+        ));
     }
     println!("{flaw:?}: client left after item 300, service read {read} items");
     Ok(())
@@ -147,7 +204,13 @@ fn ten_chunks(flaw: Flaw) -> (Result<Served, GetError>, usize) {
 #[test]
 fn the_pending_chunk_map_stays_at_one_chunk_per_creation() {
     let (r, peak) = ten_chunks(Flaw::None);
-    assert_eq!(r, Ok(Served::Created { items: 40, bytes: 40 * ITEM_BYTES }));
+    assert_eq!(
+        r,
+        Ok(Served::Created {
+            items: 40,
+            bytes: 40 * ITEM_BYTES
+        })
+    );
     assert_eq!(peak, 1);
 }
 
@@ -155,9 +218,18 @@ fn the_pending_chunk_map_stays_at_one_chunk_per_creation() {
 fn a_producer_running_ahead_aborts_with_a_clear_error() {
     let (r, peak) = ten_chunks(Flaw::ProducerRunsAhead);
     let e = r.unwrap_err();
-    assert_eq!(e, GetError::PendingChunksExceeded { pending: 9, pending_chunks_max: 8 });
+    assert_eq!(
+        e,
+        GetError::PendingChunksExceeded {
+            pending: 9,
+            pending_chunks_max: 8
+        }
+    );
     let text = e.to_string();
-    assert!(text.contains("cap 8") && text.contains("scheduling regression"), "{text}");
+    assert!(
+        text.contains("cap 8") && text.contains("scheduling regression"),
+        "{text}"
+    );
     assert_eq!(e.status(), 500);
     assert_eq!(peak, 8);
     println!("caught: {text}");
@@ -169,7 +241,10 @@ fn errors_give_everything_back_and_are_not_503() {
     let c = TestClient::new(Behaviour::Instant);
     let up = block_on(w.svc.get(world::BAD_KEY, &c)).unwrap_err();
     assert_eq!((up.status(), up.retry_after_header()), (502, None));
-    assert!(matches!(up.clone().into_call_error(0), CallError::Other(GetError::Upstream(_))));
+    assert!(matches!(
+        up.clone().into_call_error(0),
+        CallError::Other(GetError::Upstream(_))
+    ));
     w.files.set_fail_writes(true);
     let files = block_on(w.svc.get("a", &c)).unwrap_err();
     assert!(matches!(files, GetError::Files(_)), "{files:?}");
@@ -183,5 +258,9 @@ fn leak_on_cancel_is_caught_on_an_error_path_too() {
     let w = world(1, 4, 8, Flaw::LeakOnCancel, &[]);
     let c = TestClient::new(Behaviour::Instant);
     let _ = block_on(w.svc.get(world::BAD_KEY, &c));
-    assert_eq!(w.svc.create_permits_available(), 0, "the flaw should leak the permit");
+    assert_eq!(
+        w.svc.create_permits_available(),
+        0,
+        "the flaw should leak the permit"
+    );
 }

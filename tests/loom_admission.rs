@@ -198,7 +198,10 @@ fn cancel_and_error(flaw: Flaw, checks: Checks, iters: &'static Iterations) {
         dropped.join().unwrap();
         check_rejection(&rb);
         assert!(
-            matches!(bad, Err(GetError::Upstream(_)) | Err(GetError::Overloaded { .. })),
+            matches!(
+                bad,
+                Err(GetError::Upstream(_)) | Err(GetError::Overloaded { .. })
+            ),
             "{bad:?}"
         );
         check_bounds_and_quiescence(&w, 1, &["a", "b"], checks);

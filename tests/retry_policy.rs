@@ -81,8 +81,16 @@ fn answer() -> impl Strategy<Value = Answer> {
         Just(Header::None),
         (0..8u64).prop_map(Header::Delta),
         (0..10u64).prop_map(Header::Date),
-        prop::sample::select(vec!["", " ", "-1", "1.5", "soon", "+2", "Sun, 32 Nov 2026 00:00:00 GMT"])
-            .prop_map(Header::Unusable),
+        prop::sample::select(vec![
+            "",
+            " ",
+            "-1",
+            "1.5",
+            "soon",
+            "+2",
+            "Sun, 32 Nov 2026 00:00:00 GMT"
+        ])
+        .prop_map(Header::Unusable),
     ];
     prop_oneof![
         2 => Just(Answer::Ok),
@@ -210,7 +218,12 @@ fn backoff_ms(p: &RetryPolicy, n: u32) -> u64 {
 }
 
 /// Walks what the loop did against the policy, step by step.
-fn check(p: RetryPolicy, answers: &[Answer], cancel: CancelAt, o: &Observed) -> Result<(), TestCaseError> {
+fn check(
+    p: RetryPolicy,
+    answers: &[Answer],
+    cancel: CancelAt,
+    o: &Observed,
+) -> Result<(), TestCaseError> {
     let attempts_max = p.attempts_max.max(1);
     let mut now_ms = START_S * 1_000;
     let expected = 'walk: {
@@ -225,7 +238,12 @@ fn check(p: RetryPolicy, answers: &[Answer], cancel: CancelAt, o: &Observed) -> 
             }
             let header = match &answers[n as usize - 1] {
                 Answer::Ok => break 'walk Ok(n),
-                Answer::Status(s) => break 'walk Err(RetryError::Failed { attempts: n, error: *s }),
+                Answer::Status(s) => {
+                    break 'walk Err(RetryError::Failed {
+                        attempts: n,
+                        error: *s,
+                    })
+                }
                 Answer::Unavailable(h) => h,
             };
             let last = ServiceUnavailable {
@@ -234,17 +252,23 @@ fn check(p: RetryPolicy, answers: &[Answer], cancel: CancelAt, o: &Observed) -> 
             if n == attempts_max {
                 break 'walk Err(RetryError::Exhausted { attempts: n, last });
             }
-            let got = *o.waits_ms.get(n as usize - 1).ok_or_else(|| {
-                TestCaseError::fail(format!("no wait after attempt {n}: {o:?}"))
-            })?;
+            let got = *o
+                .waits_ms
+                .get(n as usize - 1)
+                .ok_or_else(|| TestCaseError::fail(format!("no wait after attempt {n}: {o:?}")))?;
             let floor = last.retry_after_ms.unwrap_or(0).min(p.delay_ms_max);
             let backoff = backoff_ms(&p, n);
             match p.jitter {
-                Jitter::None => prop_assert_eq!(got, floor.max(backoff), "wait after attempt {}", n),
+                Jitter::None => {
+                    prop_assert_eq!(got, floor.max(backoff), "wait after attempt {}", n)
+                }
                 Jitter::Full => prop_assert!(
                     floor <= got && got <= (floor + backoff).min(p.delay_ms_max),
                     "jittered wait {} after attempt {} outside [{}, {}]",
-                    got, n, floor, (floor + backoff).min(p.delay_ms_max)
+                    got,
+                    n,
+                    floor,
+                    (floor + backoff).min(p.delay_ms_max)
                 ),
             }
             if cancel == CancelAt::DuringWait(n) {
@@ -257,7 +281,11 @@ fn check(p: RetryPolicy, answers: &[Answer], cancel: CancelAt, o: &Observed) -> 
     prop_assert_eq!(&o.result, &expected);
     let made = match &expected {
         Ok(n) => *n,
-        Err(RetryError::Cancelled { attempts } | RetryError::Failed { attempts, .. } | RetryError::Exhausted { attempts, .. }) => *attempts,
+        Err(
+            RetryError::Cancelled { attempts }
+            | RetryError::Failed { attempts, .. }
+            | RetryError::Exhausted { attempts, .. },
+        ) => *attempts,
     };
     prop_assert_eq!(o.calls.len(), made as usize, "attempts made");
     prop_assert!(made <= attempts_max);
@@ -317,7 +345,10 @@ fn find_failure(flaw: RetryFlaw) -> (RetryPolicy, Vec<Answer>, CancelAt, String)
 fn a_loop_that_retries_any_error_is_caught() {
     let (p, answers, cancel, why) = find_failure(RetryFlaw::RetriesAnyError);
     println!("RetriesAnyError caught, shrunk to {p:?} {answers:?} {cancel:?}: {why}");
-    assert!(answers.iter().any(|a| matches!(a, Answer::Status(_))), "{answers:?}");
+    assert!(
+        answers.iter().any(|a| matches!(a, Answer::Status(_))),
+        "{answers:?}"
+    );
 }
 
 #[test]
@@ -339,7 +370,15 @@ fn a_loop_that_makes_one_attempt_too_many_is_caught() {
 const START_OF_2070_S: u64 = 3_155_760_000;
 /// Largest Unix second of year 9999.
 const YEAR_9999_END_S: u64 = 253_402_300_799;
-const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 /// The RFC 850 and asctime forms of IMF-fixdate `imf`
 /// ("Sun, 06 Nov 1994 08:49:37 GMT").
@@ -356,11 +395,23 @@ fn other_forms(imf: &str) -> (String, String) {
 /// A naive parser (signed integer, clamped at zero): the twin the
 /// "negative gives no hint" property must catch.
 fn naive_parse(v: &str, _now_ms: u64) -> Option<u64> {
-    v.trim().parse::<i64>().ok().map(|s| s.max(0) as u64 * 1_000)
+    v.trim()
+        .parse::<i64>()
+        .ok()
+        .map(|s| s.max(0) as u64 * 1_000)
 }
 
-fn negative_gives_no_hint(parse: fn(&str, u64) -> Option<u64>, n: u64, now_ms: u64) -> Result<(), TestCaseError> {
-    prop_assert_eq!(parse(&format!("-{n}"), now_ms), None, "negative -{} gave a hint", n);
+fn negative_gives_no_hint(
+    parse: fn(&str, u64) -> Option<u64>,
+    n: u64,
+    now_ms: u64,
+) -> Result<(), TestCaseError> {
+    prop_assert_eq!(
+        parse(&format!("-{n}"), now_ms),
+        None,
+        "negative -{} gave a hint",
+        n
+    );
     Ok(())
 }
 

@@ -124,7 +124,10 @@ fn fixed_holds_under_pct_and_random() {
         ITERATIONS,
         PCT_DEPTH,
     );
-    shuttle::check_random(counted(&N, workload(PERMITS, Flaw::None, Checks::All)), ITERATIONS);
+    shuttle::check_random(
+        counted(&N, workload(PERMITS, Flaw::None, Checks::All)),
+        ITERATIONS,
+    );
     N.report(
         "shuttle (pct + random)",
         "admission fixed, 13 requests vs 3 create permits",

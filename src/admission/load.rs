@@ -396,7 +396,10 @@ pub fn bursts(
             if times.len() >= ARRIVALS_MAX {
                 break 'all;
             }
-            times.push(b.saturating_mul(gap_ms).saturating_add(below(&mut rng, spread_ms.saturating_add(1))));
+            times.push(
+                b.saturating_mul(gap_ms)
+                    .saturating_add(below(&mut rng, spread_ms.saturating_add(1))),
+            );
         }
     }
     times.sort_unstable();

@@ -11,8 +11,8 @@ use faultline::admission::{
 use faultline::sync::{Arc, AtomicBool, DynArc, Ordering};
 // Counters the models only read after every thread has ended: plain std
 // atomics, so the model checkers do not branch on them.
-use std::sync::atomic::AtomicU64;
 use faultline::BoxFuture;
+use std::sync::atomic::AtomicU64;
 
 /// Bytes of every item.
 pub const ITEM_BYTES: u64 = 100;
@@ -139,7 +139,13 @@ pub struct World {
 /// A world with `permits` create permits (0 = the pre-fix, unlimited),
 /// `chunk_items` items per chunk, files of `items` items, `flaw`, and the
 /// files `existing` already published.
-pub fn world(permits: usize, chunk_items: usize, items: u64, flaw: Flaw, existing: &[&str]) -> World {
+pub fn world(
+    permits: usize,
+    chunk_items: usize,
+    items: u64,
+    flaw: Flaw,
+    existing: &[&str],
+) -> World {
     let files = MemFileStore::new();
     for key in existing {
         files.insert(key, 3 * ITEM_BYTES);
@@ -237,13 +243,21 @@ pub fn check_quiescent(w: &World) {
     assert_eq!(st.chunk_bytes_now, 0, "chunk memory still held");
     assert_eq!(st.pending_chunks_now, 0, "chunk left in the pending map");
     assert_eq!(st.creations_now, 0, "creation still counted");
-    assert_eq!(w.files.open_drafts(), 0, "draft neither published nor discarded");
+    assert_eq!(
+        w.files.open_drafts(),
+        0,
+        "draft neither published nor discarded"
+    );
 }
 
 /// A rejection is a 503 with `Retry-After: 1`.
 pub fn check_rejection(r: &Result<Served, GetError>) {
     if let Err(e @ GetError::Overloaded { .. }) = r {
         assert_eq!(e.status(), 503);
-        assert_eq!(e.retry_after_header().as_deref(), Some("1"), "503 without Retry-After: 1");
+        assert_eq!(
+            e.retry_after_header().as_deref(),
+            Some("1"),
+            "503 without Retry-After: 1"
+        );
     }
 }

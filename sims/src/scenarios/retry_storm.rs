@@ -143,7 +143,9 @@ impl World {
             ));
         }
         if let Some(status) = prev.filter(|&s| s != 503) {
-            invariant_failed(format!("a caller retried after a {status} (only 503 may be retried)"));
+            invariant_failed(format!(
+                "a caller retried after a {status} (only 503 may be retried)"
+            ));
         }
     }
 }
@@ -235,7 +237,10 @@ async fn helper(
         jitter,
         ..RetryPolicy::default()
     };
-    let mut backoff = Backoff::new(policy, world.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    let mut backoff = Backoff::new(
+        policy,
+        world.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    );
     let prev: Mutex<Option<u16>> = Mutex::new(None);
     let r = retry(&h, &mut backoff, &CancelToken::new(), |_| {
         world.attempt(prev.with(|p| *p), h.now_ns());
@@ -279,6 +284,9 @@ fn report(out: &mut Outcome, world: &World) {
     m.insert("gave_up", c.gave_up as f64);
     m.insert("failed_non_503", c.failed as f64);
     m.insert("rejected_503", c.rejected as f64);
-    m.insert("amplification", c.attempts as f64 / (c.served as f64).max(1.0));
+    m.insert(
+        "amplification",
+        c.attempts as f64 / (c.served as f64).max(1.0),
+    );
     m.insert("retry_wave_peak", wave_peak as f64);
 }

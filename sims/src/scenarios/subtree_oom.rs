@@ -216,7 +216,10 @@ fn judge(out: &mut Outcome, world: &World, adm: &AdmissionConfig, load: &[Arriva
     m.insert("rejected_503", c.rejected as f64);
     m.insert("rate_503", c.rejected as f64 / (c.attempts as f64).max(1.0));
     m.insert("caller_rounds_max", f64::from(c.rounds_max));
-    m.insert("peak_mem_mib", out.mem_peak_bytes as f64 / f64::from(1 << 20));
+    m.insert(
+        "peak_mem_mib",
+        out.mem_peak_bytes as f64 / f64::from(1 << 20),
+    );
     m.insert("mem_limit_mib", MEM_LIMIT_BYTES as f64 / f64::from(1 << 20));
     if adm.create_permits_max > 0 {
         m.insert("mem_bound_mib", bound as f64 / f64::from(1 << 20));
