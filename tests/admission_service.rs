@@ -21,12 +21,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use support::poll_once;
 use world::{check_quiescent, world, Behaviour, TestClient, ITEM_BYTES};
 
+/// `key`'s request for a client that never accepts, polled once: it holds
+/// a create permit and a chunk until dropped.
+fn parked<'a>(
+    w: &'a world::World,
+    key: &'a str,
+    stuck: &'a TestClient,
+) -> std::pin::Pin<Box<impl std::future::Future<Output = Result<Served, GetError>> + 'a>> {
+    let mut get = Box::pin(w.svc.get(key, stuck));
+    assert!(poll_once(&mut get).is_pending());
+    get
+}
+
 #[test]
 fn the_fast_path_streams_an_existing_file_without_a_create_permit() {
     let w = world(1, 4, 8, Flaw::None, &["x"]);
     let stuck = TestClient::new(Behaviour::Stuck);
-    let mut creating = Box::pin(w.svc.get("a", &stuck));
-    assert!(poll_once(&mut creating).is_pending());
+    let creating = parked(&w, "a", &stuck);
     assert_eq!(w.svc.create_permits_available(), 0);
     let c = TestClient::new(Behaviour::Instant);
     let r = block_on(w.svc.get("x", &c));
@@ -44,8 +55,7 @@ fn the_fast_path_streams_an_existing_file_without_a_create_permit() {
 fn a_full_service_answers_503_with_retry_after_at_once() {
     let w = world(1, 4, 8, Flaw::None, &[]);
     let stuck = TestClient::new(Behaviour::Stuck);
-    let mut creating = Box::pin(w.svc.get("a", &stuck));
-    assert!(poll_once(&mut creating).is_pending());
+    let creating = parked(&w, "a", &stuck);
     let c = TestClient::new(Behaviour::Instant);
     let mut second = Box::pin(w.svc.get("b", &c));
     // Non-blocking: answered on its first poll, holding nothing.
@@ -74,7 +84,7 @@ fn a_full_service_answers_503_with_retry_after_at_once() {
     assert_eq!(
         w.svc.create_permits_available(),
         0,
-        "the rejection took the permit"
+        "the parked creation keeps its permit"
     );
     drop(creating);
     check_quiescent(&w);
@@ -84,8 +94,7 @@ fn a_full_service_answers_503_with_retry_after_at_once() {
 fn a_duplicate_creation_gets_503_then_the_finished_file() {
     let w = world(2, 4, 8, Flaw::None, &[]);
     let stuck = TestClient::new(Behaviour::Stuck);
-    let mut first = Box::pin(w.svc.get("k", &stuck));
-    assert!(poll_once(&mut first).is_pending());
+    let first = parked(&w, "k", &stuck);
     let c = TestClient::new(Behaviour::Instant);
     let dup = block_on(w.svc.get("k", &c));
     assert_eq!(

@@ -21,7 +21,15 @@
 //! [`GetError::PendingChunksExceeded`]. Cancellation (the client is gone) is
 //! checked every [`CANCEL_CHECK_ITEMS`] items, freeing the chunk at once. A
 //! file that appears while a creation is being set up is read back, not
-//! created twice.
+//! created twice: a creation claims its key first and then looks again, and
+//! publishes before it lets the claim go (a second request for a key being
+//! created gets a 503 too).
+//!
+//! Every path frees a creation's chunk memory before its create permit, so
+//! memory stays within `create_permits_max` x chunk bytes plus the readers'
+//! buffers. Callers retry 503s with [`crate::retry`]
+//! ([`GetError::into_call_error`]); [`load`] describes request loads for
+//! the simulator and the fuzzers.
 
 pub mod load;
 mod mem;
@@ -73,7 +81,7 @@ pub enum Flaw {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdmissionConfig {
     /// Concurrent creations at most; `0` means unlimited (the pre-fix
-    /// behaviour). Default 4.
+    /// behaviour, never the default). Default 4.
     pub create_permits_max: usize,
     /// Concurrent fast-path readers at most (file descriptors). Default 64.
     pub read_permits_max: usize,

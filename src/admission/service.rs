@@ -152,12 +152,15 @@ impl AssetService {
         self.readers.available()
     }
 
-    /// Serves file `key` to `client`: streams it if it exists, else creates
-    /// it while streaming, if a create permit is free.
+    /// Serves file `key` to `client`: streams it if it exists (no create
+    /// permit is taken), else creates it while streaming, if a create permit
+    /// is free and nobody else is creating `key`; a file that appeared in
+    /// the meantime is read back.
     ///
     /// # Errors
     /// [`GetError::Overloaded`] at once when every create permit is in use
-    /// (nothing is held); [`GetError::ClientGone`] when the client left;
+    /// or `key` is being created by another request (nothing is held);
+    /// [`GetError::ClientGone`] when the client left;
     /// [`GetError::PendingChunksExceeded`] on a scheduling regression;
     /// [`GetError::Upstream`] / [`GetError::Files`] on I/O failures. Every
     /// error frees the chunk memory before the create permit.

@@ -78,8 +78,7 @@ impl RetryPolicy {
     pub fn backoff_ms(&self, n: u32) -> u64 {
         let shift = n.saturating_sub(1).min(63);
         self.initial_delay_ms
-            .checked_mul(1u64 << shift)
-            .unwrap_or(u64::MAX)
+            .saturating_mul(1u64 << shift)
             .min(self.delay_ms_max)
     }
 }
