@@ -26,6 +26,8 @@ pub const UPSTREAM_READ_MS: u64 = 1;
 pub const UPSTREAM_SITE: &str = "asset.upstream";
 
 /// A client reading at `bytes_per_s`: a send takes `bytes / bytes_per_s`.
+/// It never disconnects (cancellation is checked by the model checks and
+/// `tests/admission_service.rs`).
 pub struct SimClient {
     h: SimHandle,
     bytes_per_s: u64,

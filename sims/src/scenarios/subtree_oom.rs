@@ -29,8 +29,10 @@ use faultline::admission::{AdmissionConfig, AssetService};
 use faultline::clock::Clock;
 use faultline::probe::FaultKind;
 use faultline::retry::{retry, Backoff, CancelToken, RetryError, RetryPolicy};
-use faultline::sim::{invariant_failed, Failure, Outcome, Sim, SimConfig, SimHandle};
-use faultline::sync::{Arc, DynArc, Mutex};
+use faultline::sim::{
+    invariant_failed, metric_add, metric_max, Failure, Outcome, Sim, SimConfig, SimHandle,
+};
+use faultline::sync::{Arc, DynArc};
 use std::time::Duration;
 
 const VARIANTS: &[&str] = &["pre-fix", "fixed"];
@@ -120,18 +122,8 @@ pub fn ramp_load(seed: u64) -> Vec<Arrival> {
     load::ramp(&shape, RAMP_FROM_PER_S, RAMP_TO_PER_S, RAMP_MS, seed)
 }
 
-/// What the callers saw.
-#[derive(Debug, Default)]
-struct Counts {
-    attempts: u64,
-    rejected: u64,
-    served: u64,
-    rounds_max: u32,
-}
-
 struct World {
     svc: DynArc<AssetService>,
-    counts: Mutex<Counts>,
     seed: u64,
 }
 
@@ -142,12 +134,11 @@ pub fn run_load(adm: AdmissionConfig, load: &[Arrival], cfg: SimConfig) -> Outco
     let h = sim.main_handle();
     let world = Arc::new(World {
         svc: asset::service(h, adm, load, false),
-        counts: Mutex::new(Counts::default()),
         seed,
     });
     let (w, arrivals) = (Arc::clone(&world), load.to_vec());
     let mut out = sim.run(async move { drive(w, arrivals, h).await });
-    judge(&mut out, &world, &adm, load);
+    judge(&mut out, &adm, load);
     out
 }
 
@@ -157,6 +148,7 @@ async fn drive(world: Arc<World>, load: Vec<Arrival>, h: SimHandle) {
     let mut callers = Vec::with_capacity(load.len());
     for (i, a) in load.into_iter().enumerate() {
         h.sleep_until(start_ns + a.at_ms * 1_000_000).await;
+        metric_add("arrived", 1.0);
         let w = Arc::clone(&world);
         callers.push(h.spawn_on("caller", caller(w, a, i as u64, h)));
     }
@@ -174,12 +166,12 @@ async fn caller(world: Arc<World>, a: Arrival, index: u64, h: SimHandle) {
         let seed = world.seed ^ (index << 32) ^ u64::from(round);
         let mut backoff = Backoff::new(RetryPolicy::default(), seed);
         let r = retry(&h, &mut backoff, &cancel, |_| {
-            world.counts.with(|c| c.attempts += 1);
-            let (svc, client, key, counts) = (&world.svc, &client, &a.key, &world.counts);
+            metric_add("attempts", 1.0);
+            let (svc, client, key) = (&world.svc, &client, &a.key);
             async move {
                 svc.get(key, client).await.map_err(|e| {
                     if e.status() == 503 {
-                        counts.with(|c| c.rejected += 1);
+                        metric_add("rejected_503", 1.0);
                     }
                     asset::answer(e, h.now_ms())
                 })
@@ -188,10 +180,8 @@ async fn caller(world: Arc<World>, a: Arrival, index: u64, h: SimHandle) {
         .await;
         match r {
             Ok(_) => {
-                return world.counts.with(|c| {
-                    c.served += 1;
-                    c.rounds_max = c.rounds_max.max(round);
-                })
+                metric_add("served", 1.0);
+                return metric_max("caller_rounds_max", f64::from(round));
             }
             Err(RetryError::Exhausted { .. }) => h.sleep(Duration::from_millis(REQUEUE_MS)).await,
             Err(e) => return invariant_failed(format!("request for {} failed: {e}", a.key)),
@@ -203,19 +193,24 @@ async fn caller(world: Arc<World>, a: Arrival, index: u64, h: SimHandle) {
     ));
 }
 
-/// The fixed service's memory bound and the metrics of the run.
-fn judge(out: &mut Outcome, world: &World, adm: &AdmissionConfig, load: &[Arrival]) {
-    let c = world.counts.with(std::mem::take);
+/// The fixed service's memory bound, and the metrics derived at the end
+/// (rates, peak memory, the OOM's time and concurrent creations).
+fn judge(out: &mut Outcome, adm: &AdmissionConfig, load: &[Arrival]) {
     let requests = load.len() as f64;
     let bound = asset::memory_bound_bytes(adm, load);
     let m = &mut out.metrics.values;
+    for name in [
+        "arrived",
+        "attempts",
+        "rejected_503",
+        "served",
+        "caller_rounds_max",
+    ] {
+        m.entry(name).or_insert(0.0);
+    }
     m.insert("requests", requests);
-    m.insert("served", c.served as f64);
-    m.insert("completion_rate", c.served as f64 / requests.max(1.0));
-    m.insert("attempts", c.attempts as f64);
-    m.insert("rejected_503", c.rejected as f64);
-    m.insert("rate_503", c.rejected as f64 / (c.attempts as f64).max(1.0));
-    m.insert("caller_rounds_max", f64::from(c.rounds_max));
+    m.insert("completion_rate", m["served"] / requests.max(1.0));
+    m.insert("rate_503", m["rejected_503"] / m["attempts"].max(1.0));
     m.insert(
         "peak_mem_mib",
         out.mem_peak_bytes as f64 / f64::from(1 << 20),
