@@ -37,6 +37,8 @@ pub fn registry() -> Vec<Box<dyn Scenario>> {
     vec![
         Box::new(scenarios::toy_rmw::ToyRmw::default()),
         Box::new(scenarios::append_retention::AppendRetention),
+        Box::new(scenarios::subtree_oom::SubtreeOom),
+        Box::new(scenarios::retry_storm::RetryStorm),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! [`MemFileStore`]: derived files in memory, optionally slow (a write
 //! takes `bytes / write_bytes_per_s` of the clock's time), for model checks
-//! and the simulator.
+//! and the simulator. Fault points (`admission.file_write`): an injected
+//! write error, and on a slow store a latency spike of up to 2 s.
 
 use super::{FileError, FileStore};
 use crate::clock::Clock;
@@ -9,6 +10,9 @@ use crate::sync::{Arc, DynArc, Mutex};
 use crate::BoxFuture;
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+/// Longest injected latency spike of a slow store's write, ms.
+const WRITE_SPIKE_MS_MAX: u64 = 2_000;
 
 #[derive(Default)]
 struct Files {
@@ -100,8 +104,14 @@ impl FileStore for MemFileStore {
         Box::pin(async move {
             if let Some((clock, rate)) = slow {
                 let ns = u128::from(bytes) * 1_000_000_000 / u128::from(rate);
+                let spike_ms = if probe::buggify("admission.file_write", FaultKind::Latency) {
+                    1 + probe::draw(WRITE_SPIKE_MS_MAX)
+                } else {
+                    0
+                };
+                let ns = u64::try_from(ns).unwrap_or(u64::MAX);
                 clock
-                    .sleep(Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX)))
+                    .sleep(Duration::from_nanos(ns) + Duration::from_millis(spike_ms))
                     .await;
             }
             let injected = probe::buggify("admission.file_write", FaultKind::Error);

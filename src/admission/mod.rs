@@ -21,14 +21,24 @@
 //! [`GetError::PendingChunksExceeded`]. Cancellation (the client is gone) is
 //! checked every [`CANCEL_CHECK_ITEMS`] items, freeing the chunk at once. A
 //! file that appears while a creation is being set up is read back, not
-//! created twice.
+//! created twice: a creation claims its key first and then looks again, and
+//! publishes before it lets the claim go (a second request for a key being
+//! created gets a 503 too).
+//!
+//! Every path frees a creation's chunk memory before its create permit, so
+//! memory stays within `create_permits_max` x chunk bytes plus the readers'
+//! buffers. Callers retry 503s with [`crate::retry`]
+//! ([`GetError::into_call_error`]); [`load`] describes request loads for
+//! the simulator and the fuzzers.
 
+pub mod load;
 mod mem;
 mod service;
 
 pub use mem::MemFileStore;
 pub use service::{AssetService, Stats};
 
+use crate::retry::CallError;
 use crate::BoxFuture;
 
 /// Items read between two checks that the client is still there.
@@ -56,6 +66,14 @@ pub enum Flaw {
     /// accept a chunk before producing the next (a scheduling regression):
     /// the pending-chunk map grows.
     ProducerRunsAhead,
+    /// The second existence check runs before the key is claimed: a
+    /// creation that publishes and lets its claim go in between is missed,
+    /// and the file is created twice.
+    RecheckBeforeClaim,
+    /// Whether the client is still there is checked once per chunk, not
+    /// every [`CANCEL_CHECK_ITEMS`] items: a client that leaves mid-chunk
+    /// keeps the whole chunk being read and held.
+    CancelCheckPerChunk,
 }
 
 /// How the service is configured. `Default` is the fixed service; the
@@ -63,7 +81,7 @@ pub enum Flaw {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AdmissionConfig {
     /// Concurrent creations at most; `0` means unlimited (the pre-fix
-    /// behaviour). Default 4.
+    /// behaviour, never the default). Default 4.
     pub create_permits_max: usize,
     /// Concurrent fast-path readers at most (file descriptors). Default 64.
     pub read_permits_max: usize,
@@ -188,6 +206,16 @@ impl GetError {
             GetError::Upstream(_) => 502,
             GetError::PendingChunksExceeded { .. } | GetError::Files(_) => 500,
         }
+    }
+
+    /// What an HTTP caller of the service sees: the status and the
+    /// `Retry-After` header, read back by [`CallError::from_status`] at the
+    /// caller's `now_ms` (so a 503 is [`CallError::Unavailable`] with the
+    /// hint the header carried; anything else is [`CallError::Other`]
+    /// with this error).
+    pub fn into_call_error(self, now_ms: u64) -> CallError<GetError> {
+        let header = self.retry_after_header();
+        CallError::from_status(self.status(), header.as_deref(), now_ms, self)
     }
 
     /// The `Retry-After` header value (whole seconds, rounded up) of a 503.

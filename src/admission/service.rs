@@ -31,6 +31,11 @@ pub struct Stats {
     pub pending_chunks_now: usize,
     /// Most chunks ever in the pending-chunk map at once.
     pub pending_chunks_peak: usize,
+    /// Item bytes held in chunks in flight now (what the memory meter is
+    /// charged for creations).
+    pub chunk_bytes_now: u64,
+    /// Most item bytes ever held in chunks at once.
+    pub chunk_bytes_peak: u64,
 }
 
 struct State {
@@ -94,9 +99,11 @@ struct Chunk<'a> {
 impl Drop for Chunk<'_> {
     fn drop(&mut self) {
         self.charges.clear();
+        let bytes = self.bytes;
         self.svc.state.with(|s| {
             s.pending.remove(&self.key);
             s.stats.pending_chunks_now = s.pending.len();
+            s.stats.chunk_bytes_now -= bytes;
         });
     }
 }
@@ -145,12 +152,15 @@ impl AssetService {
         self.readers.available()
     }
 
-    /// Serves file `key` to `client`: streams it if it exists, else creates
-    /// it while streaming, if a create permit is free.
+    /// Serves file `key` to `client`: streams it if it exists (no create
+    /// permit is taken), else creates it while streaming, if a create permit
+    /// is free and nobody else is creating `key`; a file that appeared in
+    /// the meantime is read back.
     ///
     /// # Errors
     /// [`GetError::Overloaded`] at once when every create permit is in use
-    /// (nothing is held); [`GetError::ClientGone`] when the client left;
+    /// or `key` is being created by another request (nothing is held);
+    /// [`GetError::ClientGone`] when the client left;
     /// [`GetError::PendingChunksExceeded`] on a scheduling regression;
     /// [`GetError::Upstream`] / [`GetError::Files`] on I/O failures. Every
     /// error frees the chunk memory before the create permit.
@@ -166,27 +176,43 @@ impl AssetService {
         };
         if let Some(size) = self.files.size(key).await? {
             drop(early);
-            return self.stream_existing(size, client).await.map(|bytes| {
-                self.state.with(|s| s.stats.served_existing += 1);
-                Served::Existing { bytes }
-            });
-        }
-        let slot = match early {
-            Some(slot) => slot,
-            None => self.admit()?,
-        };
-        // The file may have appeared while this creation was set up.
-        if let Some(size) = self.files.size(key).await? {
-            drop(slot);
             let bytes = self.stream_existing(size, client).await?;
-            self.state.with(|s| s.stats.read_back += 1);
-            return Ok(Served::ReadBack { bytes });
+            self.state.with(|s| s.stats.served_existing += 1);
+            return Ok(Served::Existing { bytes });
         }
-        let Some(claim) = self.claim(key) else {
-            // Another request is creating it right now: come back later.
-            return Err(self.reject());
+        let (claim, slot) = if self.cfg.flaw == Flaw::RecheckBeforeClaim {
+            let slot = early.map_or_else(|| self.admit(), Ok)?;
+            if let Some(size) = self.files.size(key).await? {
+                return self.read_back(slot, size, client).await;
+            }
+            (self.claim(key)?, slot)
+        } else {
+            // Claim first, then look again: a creation publishes before it
+            // lets its claim go, so a file finished by another request is
+            // seen here and read back, never created twice.
+            let claim = self.claim(key)?;
+            let slot = early.map_or_else(|| self.admit(), Ok)?;
+            if let Some(size) = self.files.size(key).await? {
+                drop(claim);
+                return self.read_back(slot, size, client).await;
+            }
+            (claim, slot)
         };
         self.create(key, client, slot, claim).await
+    }
+
+    /// The file appeared while this creation was set up: give the slot
+    /// back and stream the file.
+    async fn read_back(
+        &self,
+        slot: Slot<'_>,
+        size: u64,
+        client: &dyn Client,
+    ) -> Result<Served, GetError> {
+        drop(slot);
+        let bytes = self.stream_existing(size, client).await?;
+        self.state.with(|s| s.stats.read_back += 1);
+        Ok(Served::ReadBack { bytes })
     }
 
     fn reject(&self) -> GetError {
@@ -216,9 +242,14 @@ impl AssetService {
         })
     }
 
-    fn claim(&self, key: &str) -> Option<Claim<'_>> {
+    /// Claims `key` for this creation; a 503 when another request is
+    /// creating it right now (it will exist soon: come back later).
+    fn claim(&self, key: &str) -> Result<Claim<'_>, GetError> {
         let fresh = self.state.with(|s| s.creating.insert(key.to_string()));
-        fresh.then(|| Claim {
+        if !fresh {
+            return Err(self.reject());
+        }
+        Ok(Claim {
             svc: self,
             key: key.to_string(),
         })
@@ -279,8 +310,9 @@ impl AssetService {
         client: &dyn Client,
     ) -> Result<(), GetError> {
         let want = self.cfg.chunk_items.max(1) as u64;
+        let per_chunk_only = self.cfg.flaw == Flaw::CancelCheckPerChunk;
         while chunk.items < want {
-            if client.is_gone() {
+            if (chunk.items == 0 || !per_chunk_only) && client.is_gone() {
                 return Err(self.gone());
             }
             let n = (want - chunk.items).min(CANCEL_CHECK_ITEMS as u64) as usize;
@@ -293,10 +325,13 @@ impl AssetService {
             chunk.charges.push(probe::charge("admission.chunk", bytes));
             chunk.items += items.len() as u64;
             chunk.bytes += bytes;
+            let chunk_bytes = chunk.bytes;
             self.state.with(|s| {
                 if let Some(b) = s.pending.get_mut(&chunk.key) {
-                    *b = chunk.bytes;
+                    *b = chunk_bytes;
                 }
+                s.stats.chunk_bytes_now += bytes;
+                s.stats.chunk_bytes_peak = s.stats.chunk_bytes_peak.max(s.stats.chunk_bytes_now);
             });
             if items.len() < n {
                 break;

@@ -57,7 +57,11 @@ pub fn parse_http_date_ms(v: &str) -> Option<u64> {
                 return None;
             }
             let yy = num(y)?;
-            // RFC 9110: a two-digit year more than 50 years ahead is past.
+            // A fixed pivot (POSIX `strptime`'s): 70..=99 are 19xx,
+            // 00..=69 are 20xx. RFC 9110 reads "more than 50 years ahead"
+            // as past, which in 2026 would make 70..=76 20xx; the form is
+            // obsolete (senders must not generate it), so the simple rule
+            // stays.
             let year = if yy >= 70 { 1900 + yy } else { 2000 + yy };
             (num(d)?, month_of(m)?, year, *hms)
         }
@@ -119,7 +123,7 @@ fn month_of(m: &str) -> Option<u64> {
 }
 
 fn leap(y: u64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
 fn days_in_month(y: u64, m: u64) -> u64 {

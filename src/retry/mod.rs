@@ -44,7 +44,8 @@ pub struct RetryPolicy {
     /// Longest wait between attempts (backoff and `Retry-After` are capped
     /// here). Default 5,000 ms.
     pub delay_ms_max: u64,
-    /// Attempts at most, the first one included. Default 6.
+    /// Attempts at most, the first one included (`0` is taken as `1`).
+    /// Default 6.
     pub attempts_max: u32,
     /// Jitter. Default [`Jitter::None`].
     pub jitter: Jitter,
@@ -77,8 +78,7 @@ impl RetryPolicy {
     pub fn backoff_ms(&self, n: u32) -> u64 {
         let shift = n.saturating_sub(1).min(63);
         self.initial_delay_ms
-            .checked_mul(1u64 << shift)
-            .unwrap_or(u64::MAX)
+            .saturating_mul(1u64 << shift)
             .min(self.delay_ms_max)
     }
 }
@@ -110,6 +110,22 @@ pub enum CallError<E> {
     Unavailable(ServiceUnavailable),
     /// Any other failure; never retried.
     Other(E),
+}
+
+impl<E> CallError<E> {
+    /// Classifies an HTTP answer: status 503 is [`CallError::Unavailable`]
+    /// with its `Retry-After` header value (if any) parsed by
+    /// [`parse_retry_after`] against `now_ms` (an unusable value is no
+    /// hint); any other status is [`CallError::Other`] carrying `error`.
+    pub fn from_status(status: u16, retry_after: Option<&str>, now_ms: u64, error: E) -> Self {
+        if status == 503 {
+            CallError::Unavailable(ServiceUnavailable {
+                retry_after_ms: retry_after.and_then(|v| parse_retry_after(v, now_ms)),
+            })
+        } else {
+            CallError::Other(error)
+        }
+    }
 }
 
 /// Why [`retry`] gave up.

@@ -2,4 +2,7 @@
 //! [`crate::registry`].
 
 pub mod append_retention;
+pub mod asset;
+pub mod retry_storm;
+pub mod subtree_oom;
 pub mod toy_rmw;
