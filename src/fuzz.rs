@@ -46,6 +46,23 @@ pub fn retry_after(data: &[u8]) {
     );
 }
 
+/// `load_file`: the load-file parser never panics, and what it accepts
+/// round-trips through [`to_json_lines`](crate::admission::load::to_json_lines).
+///
+/// # Panics
+/// When an accepted load does not read back the same.
+pub fn load_file(data: &[u8]) {
+    use crate::admission::load::{parse_load, to_json_lines};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(load) = parse_load(text) else {
+        return;
+    };
+    let again = parse_load(&to_json_lines(&load));
+    assert_eq!(again.as_ref(), Ok(&load), "load does not round-trip");
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -63,5 +80,20 @@ mod tests {
         ] {
             super::retry_after(v.as_bytes());
         }
+    }
+
+    #[test]
+    fn load_files_round_trip_and_junk_is_rejected() {
+        for f in ["subtree-rush.jsonl", "steady-mix.jsonl"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("sims/loads")
+                .join(f);
+            let text = std::fs::read(&path).expect("shipped load file");
+            super::load_file(&text);
+            for cut in (0..text.len()).step_by(97) {
+                super::load_file(&text[..cut]);
+            }
+        }
+        super::load_file(b"{\"at_ms\": 1}\n\xff");
     }
 }

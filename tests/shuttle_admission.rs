@@ -134,6 +134,7 @@ fn fixed_holds_under_pct_and_random() {
         "shuttle (pct + random)",
         "admission fixed, 13 requests vs 3 create permits",
     );
+    N.record("shuttle", "oom-unbounded-creation", "holds");
 }
 
 /// What a flawed twin runs: the service, its flaw and the oracle that must
@@ -166,6 +167,7 @@ fn pre_fix_is_caught() {
         },
         &N,
     );
+    N.record("shuttle", "oom-unbounded-creation", "caught");
 }
 
 #[test]

@@ -19,7 +19,7 @@
 //! series `retries_per_10ms`), 503s, served, given up, failed.
 
 use super::asset::{self, SimClient};
-use crate::scenario::{Scenario, ScenarioError, FIXED};
+use crate::scenario::{Bug, PlotSpec, Scenario, ScenarioError, SeriesSource, FIXED};
 use faultline::admission::load::{Arrival, ItemBytes};
 use faultline::admission::{AdmissionConfig, AssetService};
 use faultline::clock::Clock;
@@ -69,6 +69,25 @@ impl Scenario for RetryStorm {
 
     fn holds(&self, variant: &str) -> bool {
         variant == FIXED || variant == "fixed-jitter"
+    }
+
+    fn bug(&self, variant: &str) -> Option<Bug> {
+        (variant == "pre-fix").then_some(Bug {
+            key: "retry-conformance",
+            title: "callers retry every error without a cap (load amplification, non-503 retried)",
+        })
+    }
+
+    fn plots(&self) -> Vec<PlotSpec> {
+        vec![PlotSpec {
+            file: "retry-storm-waves.svg",
+            title: "retry-storm: retries per 10 ms window, without and with jitter",
+            y_label: "retries per 10 ms (count)",
+            series: SeriesSource::Metric("retries_per_10ms"),
+            variants: &["fixed", "fixed-jitter"],
+            limit: None,
+            seed: 0,
+        }]
     }
 
     fn fault_kinds(&self) -> &'static [FaultKind] {

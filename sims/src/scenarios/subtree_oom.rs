@@ -23,7 +23,7 @@
 //! prints them; `--csv DIR` writes memory and creations over virtual time).
 
 use super::asset::{self, SimClient};
-use crate::scenario::{Scenario, ScenarioError};
+use crate::scenario::{Bug, PlotSpec, Scenario, ScenarioError, SeriesSource};
 use faultline::admission::load::{self, Arrival, ItemBytes, Shape};
 use faultline::admission::{AdmissionConfig, AssetService};
 use faultline::clock::Clock;
@@ -69,6 +69,36 @@ impl Scenario for SubtreeOom {
 
     fn variants(&self) -> &'static [&'static str] {
         VARIANTS
+    }
+
+    fn bug(&self, variant: &str) -> Option<Bug> {
+        (variant == "pre-fix").then_some(Bug {
+            key: "oom-unbounded-creation",
+            title: "unbounded concurrent on-demand creations OOM-kill the service",
+        })
+    }
+
+    fn plots(&self) -> Vec<PlotSpec> {
+        vec![
+            PlotSpec {
+                file: "subtree-oom-memory.svg",
+                title: "subtree-oom: memory held, without (pre-fix) and with admission control",
+                y_label: "memory held (bytes)",
+                series: SeriesSource::Memory,
+                variants: VARIANTS,
+                limit: Some(("memory limit", "mem_limit_bytes")),
+                seed: 0,
+            },
+            PlotSpec {
+                file: "subtree-oom-creations.svg",
+                title: "subtree-oom: concurrent creations",
+                y_label: "creations running (count)",
+                series: SeriesSource::Metric("creations"),
+                variants: VARIANTS,
+                limit: None,
+                seed: 0,
+            },
+        ]
     }
 
     fn fault_kinds(&self) -> &'static [FaultKind] {
@@ -216,6 +246,7 @@ fn judge(out: &mut Outcome, adm: &AdmissionConfig, load: &[Arrival]) {
         out.mem_peak_bytes as f64 / f64::from(1 << 20),
     );
     m.insert("mem_limit_mib", MEM_LIMIT_BYTES as f64 / f64::from(1 << 20));
+    m.insert("mem_limit_bytes", MEM_LIMIT_BYTES as f64);
     if adm.create_permits_max > 0 {
         m.insert("mem_bound_mib", bound as f64 / f64::from(1 << 20));
     }
