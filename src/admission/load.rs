@@ -31,7 +31,7 @@ pub const SIZE_ENTRIES_MAX: usize = 10_000;
 /// Characters of a key at most.
 pub const KEY_CHARS_MAX: usize = 1_024;
 /// Arrivals one generator call produces at most.
-pub const ARRIVALS_MAX: usize = 1_000_000;
+pub const ARRIVALS_MAX: usize = 2_000_000;
 
 /// How big a file's items are.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,91 @@
+//! Scenario-level speed, each group comparing inside one run.
+//!
+//! * `oom_hour`: one simulated hour of the asset service (fixed variant)
+//!   under a Poisson load of 500 requests/s (1.8 M requests: nine in ten
+//!   for existing files, the rest small on-demand creations). Throughput is
+//!   virtual seconds, so criterion's `elem/s` *is* the virtual-to-wall
+//!   speed-up (target >= 1,000x: one hour in under 3.6 s).
+//! * `store_race_sweep`: seeds per second of the append-retention sweep,
+//!   pre-fix and fixed side by side (100 seeds per iteration, random
+//!   policy, the same configuration `faultline run` uses).
+//!
+//! Run: `cargo bench -p faultline-sims --bench scenarios` (release build of
+//! the workspace; no DuckDB work happens in it).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use faultline::admission::load::{self, ItemBytes, Shape};
+use faultline::sim::SimConfig;
+use faultline_sims::runner::{run_seed, PolicySpec};
+use faultline_sims::scenarios::subtree_oom::{run_load, service_config};
+use faultline_sims::{find, Scenario};
+use std::time::Duration;
+
+/// Requests per second of the hour-long load.
+const RATE_PER_S: f64 = 500.0;
+/// The simulated span, seconds.
+const HOUR_S: u64 = 3_600;
+/// Seeds per iteration of the sweep group.
+const SWEEP_SEEDS: u64 = 100;
+
+fn hour_load() -> Vec<load::Arrival> {
+    let shape = Shape {
+        key_prefix: "asset/".into(),
+        exists_ppm: 900_000,
+        items_min: 16,
+        items_max: 64,
+        item_bytes: ItemBytes::Fixed(300),
+        client_bytes_per_s_min: 50_000_000,
+        client_bytes_per_s_max: 100_000_000,
+    };
+    load::poisson(&shape, RATE_PER_S, HOUR_S * 1_000, 7)
+}
+
+fn oom_hour(c: &mut Criterion) {
+    let load = hour_load();
+    let cfg = SimConfig {
+        seed: 7,
+        steps_max: u64::MAX,
+        time_max_ns: 2 * HOUR_S * 1_000_000_000,
+        ..Default::default()
+    };
+    let check = run_load(service_config("fixed"), &load, cfg.clone());
+    assert!(check.passed(), "the hour failed: {:?}", check.failure);
+    println!(
+        "oom_hour: {} requests, {:.0} s virtual, {} polls, peak memory {} B",
+        load.len(),
+        check.virtual_ns as f64 / 1e9,
+        check.steps,
+        check.mem_peak_bytes
+    );
+    let mut g = c.benchmark_group("oom_hour");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(60));
+    g.throughput(Throughput::Elements(HOUR_S));
+    g.bench_function("subtree_oom_fixed_1h_at_500rps", |b| {
+        b.iter(|| run_load(service_config("fixed"), &load, cfg.clone()))
+    });
+    g.finish();
+}
+
+fn sweep(scenario: &dyn Scenario, variant: &str) -> u64 {
+    (0..SWEEP_SEEDS)
+        .filter(|&seed| {
+            let run = run_seed(scenario, variant, seed, PolicySpec::Random).expect("variant");
+            !run.outcome.passed()
+        })
+        .count() as u64
+}
+
+fn store_race_sweep(c: &mut Criterion) {
+    let store = find("append-retention").expect("registered");
+    let mut g = c.benchmark_group("store_race_sweep");
+    g.throughput(Throughput::Elements(SWEEP_SEEDS));
+    g.sample_size(10);
+    for variant in ["pre-fix", "fixed"] {
+        g.bench_function(variant, |b| b.iter(|| sweep(store.as_ref(), variant)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, oom_hour, store_race_sweep);
+criterion_main!(benches);
