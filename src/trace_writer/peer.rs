@@ -1,0 +1,78 @@
+//! [`Restarts`]: when a model peer is down (restarting).
+
+use crate::probe::{self, FaultKind};
+use crate::sync::Mutex;
+use std::collections::BTreeMap;
+
+/// Restart windows kept at most (older, finished ones are pruned first).
+pub const RESTART_WINDOWS_MAX: usize = 64;
+
+/// The windows of virtual time in which a model peer is restarting.
+///
+/// Windows may be scheduled ahead (a scenario's planned restart) or begin
+/// now (the [`FaultKind::Crash`] fault point). A blocking send that starts
+/// an attempt later than its thread started (after an earlier attempt's
+/// timeout) asks about that later time.
+#[derive(Debug, Default)]
+pub struct Restarts {
+    /// `from_ns -> until_ns`.
+    windows: Mutex<BTreeMap<u64, u64>>,
+}
+
+impl Restarts {
+    /// No restart planned.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The peer is down from `from_ns` for `for_ns`. Windows that ended
+    /// before `from_ns` are forgotten; beyond [`RESTART_WINDOWS_MAX`] the
+    /// oldest is dropped.
+    pub fn schedule(&self, from_ns: u64, for_ns: u64) {
+        self.windows.with(|w| {
+            w.retain(|_, until| *until > from_ns);
+            let until = from_ns.saturating_add(for_ns);
+            let e = w.entry(from_ns).or_insert(until);
+            *e = (*e).max(until);
+            while w.len() > RESTART_WINDOWS_MAX {
+                w.pop_first();
+            }
+        });
+    }
+
+    /// Whether the peer is down at `at_ns`.
+    pub fn is_down_at(&self, at_ns: u64) -> bool {
+        self.windows.with(|w| {
+            w.range(..=at_ns)
+                .any(|(&from, &until)| from <= at_ns && at_ns < until)
+        })
+    }
+
+    /// The fault point: when the plan's [`FaultKind::Crash`] strikes at
+    /// `site`, the peer restarts at `now_ns` for `restart_ms`. Returns
+    /// whether it struck.
+    pub fn maybe_crash(&self, site: &'static str, now_ns: u64, restart_ms: u64) -> bool {
+        let struck = probe::buggify(site, FaultKind::Crash);
+        if struck {
+            self.schedule(now_ns, restart_ms.saturating_mul(crate::clock::NS_PER_MS));
+        }
+        struck
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_answer_future_times() {
+        let r = Restarts::new();
+        r.schedule(100, 50);
+        assert!(!r.is_down_at(99));
+        assert!(r.is_down_at(100));
+        assert!(r.is_down_at(149));
+        assert!(!r.is_down_at(150));
+        r.schedule(200, 10);
+        assert!(r.is_down_at(205) && !r.is_down_at(160));
+    }
+}
