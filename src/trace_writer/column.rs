@@ -204,8 +204,9 @@ impl ServerState {
 /// The in-memory model of a batching column-store server, and its own
 /// client (`Arc<MemColumnServer>` is a [`ColumnClient`]).
 ///
-/// Each insert asks its fault plan (in order): the peer restarts
-/// (`Crash`, for `restart_ms`), then `faults` (error, 503, hang until the
+/// Each insert asks, in order: whether the server is restarting (or the
+/// `Crash` fault point restarts it now, for `restart_ms`): a refused
+/// connection, 503; then `faults` (error, 503, hang until the
 /// client's timeout, latency spike). The insert declares its duration with
 /// `probe::blocking_wait`: taking the rows, plus the wait until the batch's
 /// flush with `wait_for_ack`.
@@ -280,8 +281,7 @@ impl MemColumnServer {
         let refused = ms(self.cfg.refuse_ms);
         if self
             .restarts
-            .maybe_crash(COLUMN_SITE, now_ns, self.cfg.restart_ms)
-            || self.restarts.is_down_at(now_ns)
+            .down_or_crashes(COLUMN_SITE, now_ns, self.cfg.restart_ms)
         {
             let unavailable = SinkErrorKind::Unavailable {
                 retry_after_ms: None,

@@ -48,13 +48,17 @@ impl Restarts {
         })
     }
 
-    /// The fault point: when the plan's [`FaultKind::Crash`] strikes at
-    /// `site`, the peer restarts at `now_ns` for `restart_ms`. Returns
-    /// whether it struck.
-    pub fn maybe_crash(&self, site: &'static str, now_ns: u64, restart_ms: u64) -> bool {
+    /// Whether the peer is down for an attempt at `at_ns`: restarting
+    /// already, or (the fault point, asked only while it is up) the plan's
+    /// [`FaultKind::Crash`] strikes at `site` and it restarts now for
+    /// `restart_ms`.
+    pub fn down_or_crashes(&self, site: &'static str, at_ns: u64, restart_ms: u64) -> bool {
+        if self.is_down_at(at_ns) {
+            return true;
+        }
         let struck = probe::buggify(site, FaultKind::Crash);
         if struck {
-            self.schedule(now_ns, restart_ms.saturating_mul(crate::clock::NS_PER_MS));
+            self.schedule(at_ns, restart_ms.saturating_mul(crate::clock::NS_PER_MS));
         }
         struck
     }

@@ -59,10 +59,11 @@ impl SocketConfig {
 
 /// The model of the peer process at the other end of the local socket.
 ///
-/// An attempt asks, in order: the peer restarts (`Crash`, for
-/// `restart_ms`), whether the peer is restarting at the attempt's start (a
-/// restarting peer keeps its listening socket, so the connection is
-/// queued and nobody answers: the attempt waits for its timeout), then
+/// An attempt asks, in order: whether the peer is restarting at the
+/// attempt's start, or the `Crash` fault point restarts it now (for
+/// `restart_ms`): a restarting peer keeps its listening socket, so the
+/// connection is queued and nobody answers, and the attempt waits for its
+/// timeout; then
 /// `faults` (error, 503, hang until the timeout, latency spike).
 pub struct SocketPeer {
     clock: DynArc<dyn Clock>,
@@ -113,8 +114,7 @@ impl SocketPeer {
         let timed_out = (Err(SinkErrorKind::Timeout), timeout);
         if self
             .restarts
-            .maybe_crash(SOCKET_SITE, at_ns, self.restart_ms)
-            || self.restarts.is_down_at(at_ns)
+            .down_or_crashes(SOCKET_SITE, at_ns, self.restart_ms)
         {
             return timed_out;
         }

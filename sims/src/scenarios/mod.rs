@@ -3,3 +3,5 @@
 
 pub mod append_retention;
 pub mod toy_rmw;
+pub mod trace_common;
+pub mod trace_saturation;
