@@ -33,6 +33,7 @@ pub fn registry() -> Vec<Box<dyn Scenario>> {
         Box::new(scenarios::toy_rmw::ToyRmw::default()),
         Box::new(scenarios::append_retention::AppendRetention),
         Box::new(scenarios::trace_saturation::TraceSaturation),
+        Box::new(scenarios::socket_pileup::SocketPileup),
     ]
 }
 

@@ -4,7 +4,7 @@ use crate::probe::{self, FaultKind};
 use crate::sync::Mutex;
 use std::collections::BTreeMap;
 
-/// Restart windows kept at most (older, finished ones are pruned first).
+/// Restart windows kept at most (the earliest is forgotten first).
 pub const RESTART_WINDOWS_MAX: usize = 64;
 
 /// The windows of virtual time in which a model peer is restarting.
@@ -25,12 +25,12 @@ impl Restarts {
         Self::default()
     }
 
-    /// The peer is down from `from_ns` for `for_ns`. Windows that ended
-    /// before `from_ns` are forgotten; beyond [`RESTART_WINDOWS_MAX`] the
-    /// oldest is dropped.
+    /// The peer is down from `from_ns` for `for_ns`. Beyond
+    /// [`RESTART_WINDOWS_MAX`] windows the earliest is forgotten. (Nothing
+    /// is pruned by time: `from_ns` may lie ahead of the present, when a
+    /// blocking thread evaluates a later attempt.)
     pub fn schedule(&self, from_ns: u64, for_ns: u64) {
         self.windows.with(|w| {
-            w.retain(|_, until| *until > from_ns);
             let until = from_ns.saturating_add(for_ns);
             let e = w.entry(from_ns).or_insert(until);
             *e = (*e).max(until);
@@ -78,5 +78,9 @@ mod tests {
         assert!(!r.is_down_at(150));
         r.schedule(200, 10);
         assert!(r.is_down_at(205) && !r.is_down_at(160));
+        // A window planned from a later attempt's point of view does not
+        // erase the one in force now.
+        r.schedule(1_000, 10);
+        assert!(r.is_down_at(120));
     }
 }

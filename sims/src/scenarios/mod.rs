@@ -2,6 +2,7 @@
 //! [`crate::registry`].
 
 pub mod append_retention;
+pub mod socket_pileup;
 pub mod toy_rmw;
 pub mod trace_common;
 pub mod trace_saturation;
