@@ -153,14 +153,21 @@ fn check_books(writer: &TraceWriter<ToySink>, sink: &ToySink) {
         panic!("a trace has two fates: {c}");
     }
     let fates = writer.fates();
-    assert_eq!(fates.len() as u64, WRITERS * TRACES_EACH, "a write has no fate: {fates:?}");
+    assert_eq!(
+        fates.len() as u64,
+        WRITERS * TRACES_EACH,
+        "a write has no fate: {fates:?}"
+    );
     let delivered: BTreeSet<u64> = fates
         .iter()
         .filter(|(_, f)| **f == Fate::Delivered)
         .map(|(id, _)| *id)
         .collect();
     let received = sink.received.with(|r| r.clone());
-    assert_eq!(delivered, received, "delivered fates differ from what the sink holds");
+    assert_eq!(
+        delivered, received,
+        "delivered fates differ from what the sink holds"
+    );
     let c = writer.counts();
     assert_eq!(c.imbalance(), 0, "books do not balance: {c:?}");
 }
@@ -186,7 +193,10 @@ fn fixed_writer_holds_under_pct_and_random() {
     );
     let abandoning = ABANDONING_RUNS.load(std::sync::atomic::Ordering::Relaxed);
     println!("  of which {abandoning} hit the deadline with tasks in flight");
-    assert!(abandoning > 0, "the deadline never struck with tasks in flight");
+    assert!(
+        abandoning > 0,
+        "the deadline never struck with tasks in flight"
+    );
 }
 
 #[test]

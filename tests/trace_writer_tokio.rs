@@ -41,7 +41,11 @@ fn slow_writer(cfg: WriterConfig, delay: Duration) -> (TraceWriter<Slow>, Arc<Me
     let clock = TokioClock::new();
     let mem = Arc::new(MemorySink::default());
     let faults = ScriptedFaults::new(std::iter::repeat_n(Some(SinkFault::Delay(delay)), 100));
-    let sink = FaultySink::new(Arc::clone(&mem), DynArc::new(clock.clone()), DynArc::new(faults));
+    let sink = FaultySink::new(
+        Arc::clone(&mem),
+        DynArc::new(clock.clone()),
+        DynArc::new(faults),
+    );
     let writer = TraceWriter::new(cfg, DynArc::new(clock), DynArc::new(TokioScheduler), sink);
     (writer, mem)
 }
@@ -77,7 +81,10 @@ fn pre_fix_gate_serializes_the_background_writes() {
     // Pre-fix, `write` returns at once too; the bug is behind it: the gate
     // held across each sink write lets one trace through per write time.
     let delivered = delivered_after_one_write_time(WriterConfig::pre_fix());
-    assert_eq!(delivered, 1, "pre-fix should deliver one trace per write time");
+    assert_eq!(
+        delivered, 1,
+        "pre-fix should deliver one trace per write time"
+    );
 }
 
 /// Three writes with a 2 s sink, then shutdown with a 5 s deadline: the
@@ -167,6 +174,9 @@ fn fixed_shutdown_cancels_at_the_deadline_and_no_task_outlives_it() {
 #[test]
 fn a_shutdown_that_does_not_join_is_caught() {
     let (_, in_flight) = abandon(Flaw::ShutdownSkipsJoin);
-    assert_eq!(in_flight, 3, "the flawed shutdown should return with its tasks still running");
+    assert_eq!(
+        in_flight, 3,
+        "the flawed shutdown should return with its tasks still running"
+    );
     println!("caught: shutdown without join returned with {in_flight} tasks in flight");
 }
