@@ -37,8 +37,8 @@
 //! `blocking_threads`.
 
 use super::trace_common::{
-    check_accounting, offer_load, sample_tasks, shut_down, writer_config, Tally, FORGETS_DROP,
-    PRE_FIX,
+    check_accounting, offer_load, plan_faults, sample_tasks, shut_down, writer_config, Tally,
+    FAULT_KINDS, FORGETS_DROP, PRE_FIX,
 };
 use crate::scenario::{Scenario, ScenarioError, FIXED};
 use faultline::clock::{Clock, NS_PER_MS};
@@ -46,7 +46,6 @@ use faultline::probe::{self, FaultKind};
 use faultline::sim::{
     invariant_failed, metric_set, sample, Failure, Outcome, Sim, SimConfig, SimHandle,
 };
-use faultline::sink::PlanFaults;
 use faultline::sync::{Arc, DynArc, Mutex};
 use faultline::trace_writer::{
     SocketConfig, SocketPeer, SocketSink, TraceWriter, Variant, WriterConfig, SOCKET_SITE,
@@ -65,8 +64,6 @@ const OUTAGE_MS: u64 = 60_000;
 const CRASH_RESTART_MS: u64 = 10_000;
 /// A send to a live peer takes this long.
 const SEND_MS: u64 = 1;
-const LATENCY_MS_MAX: u64 = 500;
-const RETRY_AFTER_MS_MAX: u64 = 2_000;
 /// Blocking threads of the `-capped-pool` variants.
 const THREADS_MAX: usize = 64;
 const SAMPLE_MS: u64 = 1_000;
@@ -97,13 +94,7 @@ impl Scenario for SocketPileup {
     }
 
     fn fault_kinds(&self) -> &'static [FaultKind] {
-        &[
-            FaultKind::Error,
-            FaultKind::Unavailable,
-            FaultKind::Hang,
-            FaultKind::Latency,
-            FaultKind::Crash,
-        ]
+        FAULT_KINDS
     }
 
     fn node_faults(&self) -> bool {
@@ -142,12 +133,7 @@ fn run_once(variant: &str, cfg: SimConfig) -> Outcome {
     } else {
         Variant::Fixed.socket()
     };
-    let faults = PlanFaults::new(
-        SOCKET_SITE,
-        Duration::from_millis(socket.timeout_ms),
-        LATENCY_MS_MAX,
-        RETRY_AFTER_MS_MAX,
-    );
+    let faults = plan_faults(SOCKET_SITE, socket.timeout_ms);
     let peer = Arc::new(SocketPeer::new(
         DynArc::new(h),
         DynArc::new(faults),

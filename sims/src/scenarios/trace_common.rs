@@ -3,13 +3,38 @@
 //! the accounting oracle. Not a scenario itself.
 
 use faultline::clock::Clock;
+use faultline::probe::FaultKind;
 use faultline::sim::{metric_max, metric_set, sample, SimHandle};
-use faultline::sink::Sink;
+use faultline::sink::{PlanFaults, Sink};
 use faultline::trace_writer::{
     Fate, Flaw, RefuseReason, ShutdownReport, Trace, TraceWriter, Variant, WriterConfig,
 };
 use std::collections::BTreeSet;
 use std::time::Duration;
+
+/// The fault-point kinds both sinks' model peers reach.
+pub const FAULT_KINDS: &[FaultKind] = &[
+    FaultKind::Error,
+    FaultKind::Unavailable,
+    FaultKind::Hang,
+    FaultKind::Latency,
+    FaultKind::Crash,
+];
+
+/// Latency spikes last up to this long.
+pub const LATENCY_MS_MAX: u64 = 500;
+/// A 503 carries a `Retry-After` of up to this long.
+pub const RETRY_AFTER_MS_MAX: u64 = 2_000;
+
+/// The swarm plan's faults at `site`: a hang lasts `timeout_ms`.
+pub fn plan_faults(site: &'static str, timeout_ms: u64) -> PlanFaults {
+    PlanFaults::new(
+        site,
+        Duration::from_millis(timeout_ms),
+        LATENCY_MS_MAX,
+        RETRY_AFTER_MS_MAX,
+    )
+}
 
 /// The variant names both scenarios share.
 pub const PRE_FIX: &str = "pre-fix";

@@ -31,8 +31,8 @@
 //! `task_set_bound`, the books; series `lag_ms` and `task_set` (1 s).
 
 use super::trace_common::{
-    check_accounting, offer_load, sample_tasks, shut_down, writer_config, Tally, FORGETS_DROP,
-    PRE_FIX,
+    check_accounting, offer_load, plan_faults, sample_tasks, shut_down, writer_config, Tally,
+    FAULT_KINDS, FORGETS_DROP, LATENCY_MS_MAX, PRE_FIX,
 };
 use crate::scenario::{Scenario, ScenarioError, FIXED};
 use faultline::clock::{Clock, NS_PER_MS};
@@ -40,7 +40,6 @@ use faultline::probe::{self, FaultKind};
 use faultline::sim::{
     heartbeat, invariant_failed, metric_set, sample, LagMeter, Outcome, Sim, SimConfig, SimHandle,
 };
-use faultline::sink::PlanFaults;
 use faultline::sync::{Arc, DynArc};
 use faultline::trace_writer::{
     ColumnConfig, ColumnSink, MemColumnServer, ServerConfig, TraceWriter, Variant, WriterConfig,
@@ -59,10 +58,6 @@ const WATCHDOG_LAG_MS: u64 = 2_000;
 const SAMPLE_MS: u64 = 1_000;
 /// The planned server restart: at 10 s + draw(20 s), for this long.
 const RESTART_MS: u64 = 8_000;
-/// Latency spikes last up to this long.
-const LATENCY_MS_MAX: u64 = 500;
-/// A 503 carries a `Retry-After` of up to this long.
-const RETRY_AFTER_MS_MAX: u64 = 2_000;
 const SHUTDOWN_GRACE_MS: u64 = 5_000;
 /// Writes after shutdown (each must be refused).
 const AFTER_SHUTDOWN: u64 = 3;
@@ -87,13 +82,7 @@ impl Scenario for TraceSaturation {
     }
 
     fn fault_kinds(&self) -> &'static [FaultKind] {
-        &[
-            FaultKind::Error,
-            FaultKind::Unavailable,
-            FaultKind::Hang,
-            FaultKind::Latency,
-            FaultKind::Crash,
-        ]
+        FAULT_KINDS
     }
 
     fn node_faults(&self) -> bool {
@@ -132,12 +121,7 @@ fn run_once(variant: &str, cfg: SimConfig) -> Outcome {
         Variant::Fixed.column()
     };
     let server_cfg = ServerConfig::default();
-    let faults = PlanFaults::new(
-        COLUMN_SITE,
-        Duration::from_millis(column.timeout_ms),
-        LATENCY_MS_MAX,
-        RETRY_AFTER_MS_MAX,
-    );
+    let faults = plan_faults(COLUMN_SITE, column.timeout_ms);
     let server = Arc::new(MemColumnServer::new(
         server_cfg,
         DynArc::new(h),
