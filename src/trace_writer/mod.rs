@@ -6,7 +6,9 @@
 //! [`Sink`](crate::sink::Sink) with the retry policy
 //! ([`RetryPolicy::three_times_one_second`](crate::retry::RetryPolicy::three_times_one_second):
 //! 3 attempts, 1 s initial backoff, doubling) and, after the last failure,
-//! drops it: counted and logged. [`TraceWriter::shutdown`] stops accepting,
+//! drops it: counted and logged (each drop at `debug` level, and a running
+//! total at `info` on the 1st, 2nd, 4th, 8th... drop, so an outage does
+//! not flood the log). [`TraceWriter::shutdown`] stops accepting,
 //! lets in-flight tasks drain until a deadline, cancels the rest and reports
 //! both counts; a write after shutdown is refused with a typed error that
 //! hands the trace back. The accounting is exact: once shutdown has

@@ -249,7 +249,7 @@ fn send_on_thread(
         }
         if let Err(e) = &last {
             if !cfg.wait_for_thread {
-                tracing::warn!(trace_id = trace.id, "socket send thread gave up: {e:?}");
+                tracing::debug!(trace_id = trace.id, "socket send thread gave up: {e:?}");
             }
             break;
         }

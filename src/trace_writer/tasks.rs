@@ -179,9 +179,9 @@ impl TaskSet {
 
     /// Task `id` ended with `fate`: it leaves the set and is counted.
     fn end(&self, id: u64, fate: Fate) {
-        let wakers = self.state.with(|s| {
+        let (wakers, dropped) = self.state.with(|s| {
             let Some(entry) = s.tasks.remove(&id) else {
-                return Vec::new();
+                return (Vec::new(), 0);
             };
             let forgotten = match (self.flaw, fate) {
                 (Flaw::ForgetsDropCount, Fate::DroppedAfterRetries) => true,
@@ -191,12 +191,20 @@ impl TaskSet {
             if !forgotten {
                 s.settle(entry.trace_id, fate);
             }
-            if s.tasks.is_empty() {
+            let dropped = s.counts.dropped();
+            let wakers = if s.tasks.is_empty() {
                 std::mem::take(&mut s.idle_waiters).into_values().collect()
             } else {
                 Vec::new()
-            }
+            };
+            (wakers, dropped)
         });
+        let is_drop = !matches!(fate, Fate::Delivered);
+        if is_drop && dropped.is_power_of_two() {
+            // Rate-limited: the 1st, 2nd, 4th, 8th, ... drop (each trace's
+            // own line is at debug level).
+            tracing::info!(dropped, "trace writer has dropped {dropped} traces so far");
+        }
         wakers.into_iter().for_each(Waker::wake);
     }
 

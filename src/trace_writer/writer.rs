@@ -396,7 +396,7 @@ async fn deliver<S: Sink<Trace> + 'static>(
     match retry(&*inner.clock, &mut backoff, &cancel, op).await {
         Ok(()) => Fate::Delivered,
         Err(RetryError::Exhausted { attempts, last }) => {
-            tracing::warn!(
+            tracing::debug!(
                 trace_id = id,
                 attempts,
                 "trace dropped after retries: {last}"
@@ -404,7 +404,7 @@ async fn deliver<S: Sink<Trace> + 'static>(
             Fate::DroppedAfterRetries
         }
         Err(RetryError::Failed { attempts, error }) => {
-            tracing::warn!(
+            tracing::debug!(
                 trace_id = id,
                 attempts,
                 "trace dropped, rejected: {error:?}"
@@ -412,7 +412,7 @@ async fn deliver<S: Sink<Trace> + 'static>(
             Fate::DroppedRejected
         }
         Err(RetryError::Cancelled { attempts }) => {
-            tracing::warn!(trace_id = id, attempts, "trace abandoned at shutdown");
+            tracing::debug!(trace_id = id, attempts, "trace abandoned at shutdown");
             Fate::Abandoned
         }
     }
