@@ -4,7 +4,7 @@ use crate::sink::SinkErrorKind;
 use crate::sync::{Arc, AtomicU64, Mutex, Ordering};
 
 /// How a [`Lazy`] creates its client.
-pub type Connect<C> = Box<dyn Fn() -> Result<C, SinkErrorKind> + Send + Sync>;
+type Connect<C> = Box<dyn Fn() -> Result<C, SinkErrorKind> + Send + Sync>;
 
 /// A client created by `connect` on the first [`Lazy::get`], then shared.
 ///

@@ -91,9 +91,9 @@ pub mod duck;
 pub use column::{ColumnClient, ColumnConfig, ColumnSink, InsertOn, MemColumnServer, ServerConfig};
 pub use endpoint::{Endpoint, EndpointError, Scheme, DEFAULT_PLAIN_PORT, DEFAULT_TLS_PORT};
 pub use lazy::Lazy;
-pub use peer::Restarts;
+pub use peer::{Restarts, RESTART_WINDOWS_MAX};
 pub use socket::{SendStats, SocketConfig, SocketPeer, SocketSink};
-pub use tasks::{Counts, Fate};
+pub use tasks::{Counts, Fate, CONFLICTS_MAX};
 pub use writer::{Accepted, RefuseReason, Refused, ShutdownReport, TraceWriter, WriterConfig};
 
 #[allow(unused_imports)] // doc links

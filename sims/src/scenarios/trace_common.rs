@@ -100,7 +100,11 @@ pub async fn offer_load<S: Sink<Trace> + 'static>(
 }
 
 /// Shuts the writer down with `grace` to drain, records the report, then
-/// writes `after` more traces (ids from `next_id`), which must be refused.
+/// writes `after.1` more traces (ids from `after.0`), which must be
+/// refused.
+///
+/// # Errors
+/// A message when a write after shutdown was not refused with its trace.
 pub async fn shut_down<S: Sink<Trace> + 'static>(
     writer: &TraceWriter<S>,
     h: SimHandle,
