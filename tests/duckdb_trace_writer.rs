@@ -19,7 +19,7 @@ use faultline::trace_writer::{
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-const TRACES: u64 = 200;
+const TRACES: u64 = 100;
 
 fn temp_file(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("faultline-traces-{tag}-{}", std::process::id()));
@@ -37,8 +37,7 @@ fn trace(id: u64) -> Trace {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap()
