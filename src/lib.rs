@@ -38,6 +38,7 @@ pub mod sink;
 pub mod spend;
 pub mod store;
 pub mod sync;
+pub mod trace_writer;
 
 /// A boxed, sendable future: what the object-safe world traits return.
 pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;

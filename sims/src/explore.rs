@@ -18,6 +18,13 @@ pub const BUDGET_S_DEFAULT: f64 = 60.0;
 /// Seeds one sweep (a variant under one policy) runs at most.
 pub const SEEDS_PER_SWEEP_MAX: u64 = 10_000;
 
+/// Seeds a buggy variant's sweep runs until its first failure whatever the
+/// budget, so whether a bug is caught never depends on the machine's speed.
+pub const BUGGY_SEEDS_MIN: u64 = 200;
+
+/// Seeds a correct variant's sweep runs whatever the budget.
+pub const CORRECT_SEEDS_MIN: u64 = 20;
+
 /// How to explore.
 #[derive(Clone, Copy, Debug)]
 pub struct ExploreSpec {
@@ -137,7 +144,8 @@ pub fn policies(scenario: &dyn Scenario) -> [PolicySpec; 2] {
 
 /// Sweeps seeds `0..` of every variant of every scenario under each of
 /// [`policies`], each sweep stopping at its first failure, at
-/// `spec.seeds_max` seeds, or when its share of the budget is spent; writes
+/// `spec.seeds_max` seeds, or when its share of the budget is spent (but
+/// not before [`BUGGY_SEEDS_MIN`] / [`CORRECT_SEEDS_MIN`] seeds); writes
 /// a replay file for each first failure. `on_start(scenario, variant,
 /// policy, done, total)` is called before each sweep.
 ///
@@ -159,7 +167,13 @@ pub fn explore(
             for policy in policies(s.as_ref()) {
                 on_start(s.name(), variant, &policy, done, total);
                 let share_s = (spec.budget_s - spent_s).max(0.0) / (total - done) as f64;
-                let sw = sweep_one(s.as_ref(), variant, policy, spec.seeds_max, share_s)?;
+                let runs_min = if s.holds(variant) {
+                    CORRECT_SEEDS_MIN
+                } else {
+                    BUGGY_SEEDS_MIN
+                };
+                let limits = (spec.seeds_max, runs_min, share_s);
+                let sw = sweep_one(s.as_ref(), variant, policy, limits)?;
                 spent_s += sw.report.elapsed_s;
                 done += 1;
                 sweeps.push(sw);
@@ -176,12 +190,12 @@ pub fn explore(
     Ok(rows)
 }
 
+/// One sweep; `(seeds_max, runs_min, budget_s)` bound it.
 fn sweep_one(
     scenario: &dyn Scenario,
     variant: &str,
     policy: PolicySpec,
-    seeds_max: u64,
-    budget_s: f64,
+    (seeds_max, runs_min, budget_s): (u64, u64, f64),
 ) -> Result<Sweep, ExploreError> {
     let spec = SweepSpec {
         scenario,
@@ -194,6 +208,7 @@ fn sweep_one(
         shard: Shard::ALL,
         fail_fast: true,
         time_budget_s: Some(budget_s),
+        runs_min: runs_min.min(seeds_max),
     };
     let report = sweep(&spec, |_, _| {}).map_err(ExploreError::Scenario)?;
     let replay = match &report.first_failure {

@@ -39,6 +39,8 @@ pub fn registry() -> Vec<Box<dyn Scenario>> {
         Box::new(scenarios::append_retention::AppendRetention),
         Box::new(scenarios::subtree_oom::SubtreeOom),
         Box::new(scenarios::retry_storm::RetryStorm),
+        Box::new(scenarios::trace_saturation::TraceSaturation),
+        Box::new(scenarios::socket_pileup::SocketPileup),
     ]
 }
 

@@ -339,6 +339,7 @@ fn cmd_run(args: &RunArgs) -> CmdResult {
         shard: args.shard.unwrap_or(Shard::ALL),
         fail_fast: args.fail_fast,
         time_budget_s: None,
+        runs_min: 1,
     };
     let report = sweep_with_bar(&spec).map_err(|e| e.to_string())?;
     say!("{}", summary_line(&spec, &report));

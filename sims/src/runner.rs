@@ -111,9 +111,12 @@ pub struct SweepSpec<'a> {
     pub shard: Shard,
     /// Stop at the first failure.
     pub fail_fast: bool,
-    /// Stop once this much wall time is spent (after at least one run);
-    /// `None`: run every seed.
+    /// Stop once this much wall time is spent, but only after `runs_min`
+    /// runs; `None`: run every seed.
     pub time_budget_s: Option<f64>,
+    /// Runs made whatever the budget (so what a sweep finds does not depend
+    /// on the machine's speed). At least 1.
+    pub runs_min: u64,
 }
 
 /// What a sweep found.
@@ -177,7 +180,7 @@ pub fn sweep(
             stop = spec.fail_fast;
             first_failure.get_or_insert(run);
         }
-        if spec.time_budget_s.is_some_and(|b| watch.elapsed_s() >= b) {
+        if runs >= spec.runs_min && spec.time_budget_s.is_some_and(|b| watch.elapsed_s() >= b) {
             stop = true;
         }
         progress(runs, failures);

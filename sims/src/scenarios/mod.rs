@@ -4,5 +4,8 @@
 pub mod append_retention;
 pub mod asset;
 pub mod retry_storm;
+pub mod socket_pileup;
 pub mod subtree_oom;
 pub mod toy_rmw;
+pub mod trace_common;
+pub mod trace_saturation;
