@@ -32,6 +32,7 @@ pub fn registry() -> Vec<Box<dyn Scenario>> {
     vec![
         Box::new(scenarios::toy_rmw::ToyRmw::default()),
         Box::new(scenarios::append_retention::AppendRetention),
+        Box::new(scenarios::spend_flush::SpendFlush::default()),
     ]
 }
 

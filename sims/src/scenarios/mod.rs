@@ -2,4 +2,6 @@
 //! [`crate::registry`].
 
 pub mod append_retention;
+pub mod spend_flush;
+pub mod spend_oracle;
 pub mod toy_rmw;
