@@ -9,7 +9,7 @@
 
 mod support;
 
-use faultline::clock::{Clock, ManualClock};
+use faultline::clock::ManualClock;
 use faultline::sched::ThreadScheduler;
 use faultline::spend::{
     add_rows, CommitOutcome, ConnPool, Entity, Flusher, Item, ItemId, MemLedger, MemQueueStore,
