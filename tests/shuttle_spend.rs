@@ -19,7 +19,7 @@ use faultline::sync::{Arc, DynArc};
 use shuttle::future::{block_on, spawn, yield_now};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::{expect_caught, Iterations};
+use support::{counted, expect_caught, Iterations};
 
 const ITERATIONS: usize = 1_000;
 const TTL_MS: u64 = 100;
@@ -127,16 +127,6 @@ fn race(variant: Variant) -> impl Fn() + Send + Sync + 'static {
             assert_eq!(ledger.totals_now(), want, "totals not exact");
             assert!(block_on(store.lease_holder()).unwrap().is_none());
         }
-    }
-}
-
-fn counted(
-    iters: &'static Iterations,
-    f: impl Fn() + Send + Sync + 'static,
-) -> impl Fn() + Send + Sync + 'static {
-    move || {
-        iters.tick();
-        f()
     }
 }
 
