@@ -102,18 +102,18 @@ impl SpendInstance {
         let Some(rows) = self.buffer.with(SpendBuffer::begin_push) else {
             return Ok(None);
         };
-        let mut pending = PendingPush {
-            inst: self,
-            rows: Some(rows),
-            applied: false,
-        };
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let item = Item {
             id: ItemId {
                 instance: self.id,
                 seq: (u64::from(self.boot) << 32) | seq,
             },
-            rows: pending.rows.clone().unwrap_or_default(),
+            rows,
+        };
+        let mut pending = PendingPush {
+            inst: self,
+            rows: Some(item.rows.clone()),
+            applied: false,
         };
         let d = &self.deps;
         let r = match self.cfg.variant {
