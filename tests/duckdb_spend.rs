@@ -327,3 +327,59 @@ fn the_fixed_flusher_recovers_a_dead_flushers_batch_once_on_duckdb() {
     assert_eq!(deps.metrics.snapshot()["spend_duplicate_batches_total"], 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two commits of rows `t0..t7` at once, the first parked mid-transaction
+/// (after its first row) while the second runs; `existing`: the rows exist
+/// before. Returns both results and the totals added.
+fn concurrent_commits(
+    tag: &str,
+    existing: bool,
+) -> (Vec<Result<CommitOutcome, LedgerError>>, Rows, Rows) {
+    let dir = temp_dir(tag);
+    let slow = std::sync::atomic::AtomicBool::new(false);
+    let slow = Arc::new(slow);
+    let park = Arc::clone(&slow);
+    let l = open(&dir.join("ledger.duckdb")).with_mid_commit_hook(DynArc::new(move |n| {
+        if n == 1 && park.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        Ok(())
+    }));
+    if existing {
+        block_on(l.commit(batch(9, None))).unwrap();
+    }
+    let before = totals(&l);
+    slow.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (a, b) = (l.clone(), l.clone());
+    // Two request handlers: real threads on purpose.
+    #[allow(clippy::disallowed_methods)]
+    let first = std::thread::spawn(move || block_on(a.commit(batch(1, None))));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let second = block_on(b.commit(batch(2, None)));
+    let results = vec![first.join().unwrap(), second];
+    let after = totals(&l);
+    let _ = std::fs::remove_dir_all(&dir);
+    (results, before, after)
+}
+
+#[test]
+fn concurrent_writers_of_one_row_conflict_instead_of_waiting() {
+    for (tag, existing) in [("conflict-new", false), ("conflict-existing", true)] {
+        let (results, before, after) = concurrent_commits(tag, existing);
+        println!("rows existing before: {existing}: {results:?}");
+        let applied: Vec<u64> = [1, 2]
+            .into_iter()
+            .zip(&results)
+            .filter(|(_, r)| **r == Ok(CommitOutcome::Applied))
+            .map(|(id, _)| id)
+            .collect();
+        let conflicts = results
+            .iter()
+            .filter(|r| matches!(r, Err(LedgerError::Conflict(_))))
+            .count();
+        assert_eq!((applied.len(), conflicts), (1, 1), "{results:?}");
+        let mut want = before;
+        faultline::spend::add_rows(&mut want, &sum_of(&applied)).unwrap();
+        assert_eq!(after, want, "the conflicting batch left nothing");
+    }
+}

@@ -6,10 +6,10 @@
 //!
 //! Every blocking DuckDB call runs through `Scheduler::spawn_blocking`
 //! ([`run_blocking`]). DuckDB has optimistic concurrency, not row locks: two
-//! transactions writing one row do not wait for each other, the second to
-//! commit fails with a conflict ([`LedgerError::Conflict`], rolled back,
-//! retry later), so this backend cannot deadlock. Two commits that both
-//! carry a fence both write the fence row, so fenced commits serialize.
+//! transactions writing one row do not wait for each other, one of them
+//! fails with a conflict ([`LedgerError::Conflict`], rolled back, retry
+//! later), so this backend cannot deadlock. Two commits that both carry a
+//! fence both write the fence row, so fenced commits serialize.
 //! Totals are `UHUGEINT` (`u128`); DuckDB checks the addition and an
 //! overflow rolls the batch back ([`LedgerError::Overflow`]).
 
@@ -51,10 +51,14 @@ fn io(e: impl std::fmt::Display) -> LedgerError {
     LedgerError::Io(e.to_string())
 }
 
-/// DuckDB's error for a statement on `row`, as a ledger error.
+/// DuckDB's error for a statement on `row`, as a ledger error. Measured
+/// with DuckDB 1.2 (duckdb-rs 1.20000.1): a concurrent writer of an
+/// existing row fails with a write-write "Conflict"; two transactions that
+/// both insert a new row (or one batch id) fail the second with
+/// "Duplicate key ... violates primary key constraint". Both are conflicts.
 fn classify(e: &duckdb::Error, row: Option<&RowKey>) -> LedgerError {
     let msg = e.to_string();
-    if msg.contains("onflict") {
+    if msg.contains("onflict") || msg.contains("Duplicate key") {
         return LedgerError::Conflict(msg);
     }
     match row {
