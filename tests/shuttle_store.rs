@@ -10,7 +10,7 @@ use faultline::store::{missing_events, Event, MemBackend, StoreConfig, TieredSto
 use faultline::sync::DynArc;
 use shuttle::future::{block_on, spawn, yield_now};
 use shuttle::sync::Arc;
-use support::{expect_caught, Iterations};
+use support::{counted, expect_caught, Iterations};
 
 const DAY_MS: u64 = 86_400_000;
 const NOW_MS: u64 = 1_767_225_600_000;
@@ -77,16 +77,6 @@ fn workload(variant: Variant) -> impl Fn() + Send + Sync + Clone + 'static {
         let found = block_on(store.query(0, u64::MAX)).unwrap();
         let lost = missing_events(&acked, &found, NOW_MS - 7 * DAY_MS);
         assert!(lost.is_empty(), "acknowledged events lost: {lost:?}");
-    }
-}
-
-fn counted(
-    iters: &'static Iterations,
-    f: impl Fn() + Send + Sync + 'static,
-) -> impl Fn() + Send + Sync + 'static {
-    move || {
-        iters.tick();
-        f()
     }
 }
 

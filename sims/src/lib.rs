@@ -41,6 +41,7 @@ pub fn registry() -> Vec<Box<dyn Scenario>> {
         Box::new(scenarios::retry_storm::RetryStorm),
         Box::new(scenarios::trace_saturation::TraceSaturation),
         Box::new(scenarios::socket_pileup::SocketPileup),
+        Box::new(scenarios::spend_flush::SpendFlush::default()),
     ]
 }
 

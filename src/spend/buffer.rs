@@ -54,16 +54,28 @@ pub fn aggregate<'a>(incs: impl IntoIterator<Item = &'a Increment>) -> Result<Ro
 /// One instance's in-memory aggregates, waiting to be pushed.
 ///
 /// Bounded: at most `rows_max` distinct rows (the key space per instance);
-/// an add that would create more is refused and handed back.
+/// an add that would create more is refused and handed back. A push copies
+/// the aggregates ([`SpendBuffer::begin_push`]) and removes them only once
+/// the push is known to have been applied ([`SpendBuffer::end_push`]), so a
+/// failed push loses nothing and needs no (overflowable) re-add.
 #[derive(Clone, Debug)]
 pub struct SpendBuffer {
     rows: Rows,
     rows_max: usize,
+    pushing: bool,
 }
 
 /// An increment the buffer refused (full or overflow); it is handed back.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refused(pub Increment);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "spend buffer refused an increment of {}", self.0.amount)
+    }
+}
+
+impl std::error::Error for Refused {}
 
 impl SpendBuffer {
     /// An empty buffer holding at most `rows_max` rows.
@@ -71,6 +83,7 @@ impl SpendBuffer {
         SpendBuffer {
             rows: Rows::new(),
             rows_max,
+            pushing: false,
         }
     }
 
@@ -78,7 +91,7 @@ impl SpendBuffer {
     ///
     /// # Errors
     /// [`Refused`] with the increment when the buffer would exceed
-    /// `rows_max` rows or a row would overflow; nothing is added.
+    /// `rows_max` rows or a row would overflow `u128`; nothing is added.
     pub fn add(&mut self, inc: Increment) -> Result<(), Refused> {
         let rows = match aggregate([&inc]) {
             Ok(r) => r,
@@ -91,17 +104,40 @@ impl SpendBuffer {
         Ok(())
     }
 
-    /// Takes every aggregate out (to push), leaving the buffer empty.
-    pub fn take(&mut self) -> Rows {
-        std::mem::take(&mut self.rows)
+    /// Starts a push: a copy of every aggregate held, or `None` when
+    /// nothing is held or a push is already in progress (pushes of one
+    /// buffer never overlap, so no amount is pushed twice).
+    pub fn begin_push(&mut self) -> Option<Rows> {
+        if self.pushing || self.rows.is_empty() {
+            return None;
+        }
+        self.pushing = true;
+        Some(self.rows.clone())
     }
 
-    /// Puts aggregates back after a failed push (nothing is lost).
+    /// Ends the push begun by [`SpendBuffer::begin_push`] with `pushed`:
+    /// when it was `applied`, its amounts leave the buffer (rows that drop
+    /// to zero are removed); otherwise everything stays for the next push.
     ///
-    /// # Errors
-    /// [`Overflow`]; the buffer is unchanged.
-    pub fn restore(&mut self, rows: &Rows) -> Result<(), Overflow> {
-        add_rows(&mut self.rows, rows)
+    /// # Panics
+    /// When `pushed` holds more than the buffer (only adds happen between
+    /// `begin_push` and `end_push`, so this is a bug).
+    pub fn end_push(&mut self, pushed: &Rows, applied: bool) {
+        self.pushing = false;
+        if !applied {
+            return;
+        }
+        for (k, v) in pushed {
+            let have = self.rows.get_mut(k);
+            let left = have.and_then(|h| {
+                *h = h.checked_sub(*v)?;
+                Some(*h)
+            });
+            assert!(left.is_some(), "pushed more of {k:?} than was held");
+            if left == Some(0) {
+                self.rows.remove(k);
+            }
+        }
     }
 
     /// Rows held (the in-memory queue size metric).

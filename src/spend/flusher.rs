@@ -3,13 +3,9 @@
 
 use super::ledger::{Batch, CommitOutcome, Ledger, LedgerError};
 use super::metrics::Metrics;
-use super::pool::ConnPool;
-use super::queue::{Lease, QueueStore, StoreError};
-use super::{add_rows, Item, RowKey, Rows, SpendConfig, Variant};
-use crate::clock::Clock;
+use super::queue::{Lease, StoreError};
+use super::{add_rows, Item, RowKey, Rows, SpendConfig, SpendDeps, Variant};
 use crate::probe::{self, FaultKind};
-use crate::sync::{Arc, DynArc};
-use std::future::Future;
 
 /// Why a flush did not complete.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,57 +61,22 @@ pub struct FlushReport {
 pub struct Flusher {
     cfg: SpendConfig,
     instance: u32,
-    store: DynArc<dyn QueueStore>,
-    ledger: DynArc<dyn Ledger>,
-    pool: Arc<ConnPool>,
-    clock: DynArc<dyn Clock>,
-    metrics: Arc<Metrics>,
+    deps: SpendDeps,
 }
 
 impl Flusher {
-    /// A flusher of instance `instance`, reaching the store through `pool`.
-    pub fn new(
-        cfg: SpendConfig,
-        instance: u32,
-        store: DynArc<dyn QueueStore>,
-        ledger: DynArc<dyn Ledger>,
-        pool: Arc<ConnPool>,
-        clock: DynArc<dyn Clock>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    /// The flusher of instance `instance`.
+    pub fn new(cfg: SpendConfig, instance: u32, deps: SpendDeps) -> Self {
         Flusher {
             cfg,
             instance,
-            store,
-            ledger,
-            pool,
-            clock,
-            metrics,
+            deps,
         }
     }
 
-    /// Runs one store operation on a pooled connection.
-    async fn on_conn<T>(
-        &self,
-        op: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        let conn = match self.pool.get() {
-            Ok(c) => c,
-            Err(e) => {
-                Metrics::inc(&self.metrics.queue_connection_pool_exhausted_total);
-                return Err(e);
-            }
-        };
-        let out = op.await;
-        drop(conn);
-        if out.is_err() {
-            Metrics::inc(&self.metrics.queue_store_errors_total);
-        }
-        out
-    }
-
-    /// One flush attempt as `owner`: take the lease (TTL on this node's
-    /// clock), drain, commit, release.
+    /// One flush attempt as `owner`: take the lease (its TTL judged on this
+    /// instance's clock, as the store compares the expiry it recorded with
+    /// the caller's `now`), drain, commit, release.
     ///
     /// # Errors
     /// [`FlushError`]; what was drained is recovered as each variant allows
@@ -128,24 +89,25 @@ impl Flusher {
         if self.cfg.variant == Variant::Direct {
             return Err(FlushError::NoFlusher);
         }
-        let now_ms = self.clock.now_ms();
+        let d = &self.deps;
+        let now_ms = d.clock.now_ms();
         let ttl = self.cfg.lease_ttl_ms;
-        let lease = self
-            .on_conn(self.store.lease_acquire(owner.to_string(), now_ms, ttl))
-            .await?;
-        let Some(lease) = lease else {
+        let acquire = d.store.lease_acquire(owner.to_string(), now_ms, ttl);
+        let Some(lease) = d.pool.run(&d.metrics, acquire).await? else {
             return Ok(FlushReport::default());
         };
-        self.metrics.set_holder(Some(self.instance));
+        d.metrics.set_holder(Some(self.instance));
+        let me = format!("{owner}#{}", lease.token);
         let out = match self.cfg.variant {
-            Variant::Fixed => self.fixed(owner, &lease).await,
-            _ => self.documented(owner).await,
+            Variant::Fixed => self.fixed(&me, &lease).await,
+            _ => self.documented(&me, &lease).await,
         };
         if matches!(out, Err(FlushError::Crashed { .. })) {
             return out;
         }
-        let _ = self.on_conn(self.store.lease_release(lease.token)).await;
-        self.metrics.set_holder(None);
+        let release = d.store.lease_release(lease.token);
+        let _ = d.pool.run(&d.metrics, release).await;
+        d.metrics.clear_holder(self.instance);
         out.map(|mut r| {
             r.token = Some(lease.token);
             r
@@ -153,17 +115,16 @@ impl Flusher {
     }
 
     async fn commit(&self, batch: Batch) -> Result<CommitOutcome, FlushError> {
+        let m = &self.deps.metrics;
         let items = batch.items.len() as u64;
-        match self.ledger.commit(batch).await {
+        match self.deps.ledger.commit(batch).await {
             Ok(CommitOutcome::Applied) => {
-                Metrics::inc(&self.metrics.spend_flushes_total);
-                self.metrics
-                    .spend_flush_items_total
-                    .fetch_add(items, crate::sync::Ordering::Relaxed);
+                Metrics::inc(&m.spend_flushes_total);
+                Metrics::add(&m.spend_flush_items_total, items);
                 Ok(CommitOutcome::Applied)
             }
             Ok(CommitOutcome::Duplicate) => {
-                Metrics::inc(&self.metrics.spend_duplicate_batches_total);
+                Metrics::inc(&m.spend_duplicate_batches_total);
                 Ok(CommitOutcome::Duplicate)
             }
             Err(LedgerError::Crashed) => Err(FlushError::Crashed {
@@ -171,12 +132,8 @@ impl Flusher {
             }),
             Err(e) => {
                 match e {
-                    LedgerError::Fenced { .. } => {
-                        Metrics::inc(&self.metrics.spend_fenced_commits_total)
-                    }
-                    LedgerError::Deadlock { .. } => {
-                        Metrics::inc(&self.metrics.ledger_deadlocks_total)
-                    }
+                    LedgerError::Fenced { .. } => Metrics::inc(&m.spend_fenced_commits_total),
+                    LedgerError::Deadlock { .. } => Metrics::inc(&m.ledger_deadlocks_total),
                     _ => {}
                 }
                 Err(FlushError::Ledger(e))
@@ -185,24 +142,26 @@ impl Flusher {
     }
 
     /// The documented drain: read all (or pop), aggregate, commit, delete.
-    async fn documented(&self, owner: &str) -> Result<FlushReport, FlushError> {
+    async fn documented(&self, me: &str, lease: &Lease) -> Result<FlushReport, FlushError> {
+        let d = &self.deps;
         let max = self.cfg.batch_items_max;
         let pop = self.cfg.variant == Variant::DocumentedPop;
         let items = if pop {
-            self.on_conn(self.store.pop(owner.to_string(), max)).await?
+            d.pool.run(&d.metrics, d.store.pop(me.into(), max)).await?
         } else {
-            self.on_conn(self.store.read(max)).await?
+            d.pool.run(&d.metrics, d.store.read(max)).await?
         };
         if items.is_empty() {
             return Ok(FlushReport::default());
         }
-        let batch = batch_of(owner, &items, None, None)?;
+        let mut batch = batch_of(me, &items, None, None)?;
+        batch.lease = Some(lease.token);
         crash_point("spend.flush.after_read", "after-read")?;
         self.commit(batch).await?;
         crash_point("spend.flush.after_commit", "after-commit")?;
         if !pop {
             let n = items.len();
-            self.on_conn(self.store.trim(owner.to_string(), n)).await?;
+            d.pool.run(&d.metrics, d.store.trim(me.into(), n)).await?;
         }
         Ok(FlushReport {
             items: items.len(),
@@ -211,34 +170,49 @@ impl Flusher {
     }
 
     /// The fix: recover older in-flight batches, move items to our own
-    /// in-flight list, commit with batch id and fencing token, delete.
-    async fn fixed(&self, owner: &str, lease: &Lease) -> Result<FlushReport, FlushError> {
+    /// in-flight list (batch id = our token), commit with batch id and
+    /// fencing token, delete the list.
+    async fn fixed(&self, me: &str, lease: &Lease) -> Result<FlushReport, FlushError> {
+        let d = &self.deps;
         let token = lease.token;
         let mut report = FlushReport::default();
-        let lists = self
-            .on_conn(self.store.inflight(self.cfg.recoveries_max))
-            .await?;
+        let lists = d.store.inflight(self.cfg.recoveries_max);
+        let lists = d.pool.run(&d.metrics, lists).await?;
         for (batch_id, items) in lists.into_iter().filter(|(b, _)| *b < token) {
-            let batch = batch_of(owner, &items, Some(batch_id), Some(token))?;
-            self.commit(batch).await?;
-            self.on_conn(self.store.delete_inflight(batch_id)).await?;
-            Metrics::inc(&self.metrics.spend_recovered_batches_total);
+            self.commit_list(me, token, batch_id, &items).await?;
+            Metrics::inc(&d.metrics.spend_recovered_batches_total);
             report.recovered += 1;
         }
         let max = self.cfg.batch_items_max;
-        let items = self
-            .on_conn(self.store.move_to_inflight(owner.to_string(), token, max))
-            .await?;
+        let moved = d.store.move_to_inflight(me.into(), token, max);
+        let items = d.pool.run(&d.metrics, moved).await?;
         if items.is_empty() {
             return Ok(report);
         }
-        let batch = batch_of(owner, &items, Some(token), Some(token))?;
         crash_point("spend.flush.after_read", "after-read")?;
-        self.commit(batch).await?;
-        crash_point("spend.flush.after_commit", "after-commit")?;
-        self.on_conn(self.store.delete_inflight(token)).await?;
+        self.commit_list(me, token, token, &items).await?;
         report.items = items.len();
         Ok(report)
+    }
+
+    /// Commits in-flight list `batch_id` under fencing token `token`, then
+    /// deletes the list (a crash in between leaves it to be recovered and
+    /// skipped as a duplicate).
+    async fn commit_list(
+        &self,
+        me: &str,
+        token: u64,
+        batch_id: u64,
+        items: &[Item],
+    ) -> Result<(), FlushError> {
+        let d = &self.deps;
+        let mut batch = batch_of(me, items, Some(batch_id), Some(token))?;
+        batch.lease = Some(token);
+        self.commit(batch).await?;
+        crash_point("spend.flush.after_commit", "after-commit")?;
+        let delete = d.store.delete_inflight(batch_id);
+        d.pool.run(&d.metrics, delete).await?;
+        Ok(())
     }
 }
 

@@ -14,6 +14,9 @@ pub struct Batch {
     /// Fencing token; the commit is refused when a newer token has already
     /// committed. `None`: no fencing.
     pub fence: Option<u64>,
+    /// The lease token the committer held (diagnostics only, never
+    /// checked: that is `fence`). `None`: no lease (the direct upsert).
+    pub lease: Option<u64>,
     /// Rows to add to, in statement order (row locks are taken in this
     /// order).
     pub rows: Vec<(RowKey, u128)>,
@@ -28,6 +31,7 @@ impl Batch {
             owner: owner.into(),
             batch_id: None,
             fence: None,
+            lease: None,
             rows: rows.iter().map(|(k, v)| (k.clone(), *v)).collect(),
             items: Vec::new(),
         }
@@ -59,6 +63,9 @@ pub enum LedgerError {
         /// The newest token committed.
         fence: u64,
     },
+    /// Another transaction wrote one of the rows first (an optimistic
+    /// database such as DuckDB); rolled back, retry later.
+    Conflict(String),
     /// The process crashed mid-transaction (injected); rolled back.
     Crashed,
     /// A total would exceed `u128::MAX`.
@@ -74,6 +81,7 @@ impl std::fmt::Display for LedgerError {
             LedgerError::Fenced { token, fence } => {
                 write!(f, "fenced: token {token} < committed token {fence}")
             }
+            LedgerError::Conflict(e) => write!(f, "write conflict (rolled back): {e}"),
             LedgerError::Crashed => f.write_str("crashed mid-transaction (rolled back)"),
             LedgerError::Overflow(k) => write!(f, "total of {k:?} would overflow"),
             LedgerError::Io(e) => write!(f, "ledger failed: {e}"),

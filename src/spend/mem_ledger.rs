@@ -19,6 +19,10 @@ use std::time::Duration;
 /// a lease, so a flusher can lose its lease mid-commit.
 pub const STATEMENT_LATENCY_MS_MAX: u64 = 3_000;
 
+/// Commit records and deadlock reports kept at most (later ones are
+/// dropped; the totals stay exact).
+pub const RECORDS_MAX: usize = 100_000;
+
 /// One commit, for diagnostics and oracles.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommitRecord {
@@ -30,6 +34,10 @@ pub struct CommitRecord {
     pub batch_id: Option<u64>,
     /// Its fencing token.
     pub fence: Option<u64>,
+    /// The lease its committer held (diagnostics).
+    pub lease: Option<u64>,
+    /// When it committed, ms on the ledger's clock.
+    pub at_ms: u64,
     /// Items it carried.
     pub items: Vec<ItemId>,
     /// Applied or skipped as a duplicate.
@@ -74,6 +82,7 @@ pub struct MemLedger {
     clock: DynArc<dyn Clock>,
     sched: DynArc<dyn Scheduler>,
     statement_ms: u64,
+    detect_deadlocks: bool,
 }
 
 impl MemLedger {
@@ -86,7 +95,17 @@ impl MemLedger {
             clock,
             sched,
             statement_ms,
+            detect_deadlocks: true,
         }
+    }
+
+    /// Test-only: a ledger whose lock waits never look for a cycle, so a
+    /// deadlock hangs (what the wait-for graph exists to prevent; the
+    /// checks must see the difference). Never use outside tests.
+    #[doc(hidden)]
+    pub fn without_deadlock_detection(mut self) -> Self {
+        self.detect_deadlocks = false;
+        self
     }
 
     /// Every row's total, without waiting.
@@ -143,14 +162,20 @@ impl MemLedger {
         if probe::buggify("spend.ledger.commit", FaultKind::Crash) {
             return Err(LedgerError::Crashed); // `txn` drops: rollback
         }
-        let out = self.state.with(|s| apply(s, txn.id, &batch));
+        let at_ms = self.clock.now_ms();
+        let out = self.state.with(|s| apply(s, txn.id, at_ms, &batch));
         drop(txn);
         out
     }
 }
 
 /// The commit point: fence and idempotency checks and the writes, atomic.
-fn apply(s: &mut LState, txn: u64, batch: &Batch) -> Result<CommitOutcome, LedgerError> {
+fn apply(
+    s: &mut LState,
+    txn: u64,
+    at_ms: u64,
+    batch: &Batch,
+) -> Result<CommitOutcome, LedgerError> {
     if let Some(token) = batch.fence {
         if token < s.fence {
             return Err(LedgerError::Fenced {
@@ -164,11 +189,13 @@ fn apply(s: &mut LState, txn: u64, batch: &Batch) -> Result<CommitOutcome, Ledge
         owner: batch.owner.clone(),
         batch_id: batch.batch_id,
         fence: batch.fence,
+        lease: batch.lease,
+        at_ms,
         items: batch.items.clone(),
         outcome: CommitOutcome::Duplicate,
     };
     if batch.batch_id.is_some_and(|b| s.batches.contains(&b)) {
-        s.commits.push(record);
+        record_commit(s, record);
         return Ok(CommitOutcome::Duplicate);
     }
     let mut totals = s.totals.clone();
@@ -186,8 +213,14 @@ fn apply(s: &mut LState, txn: u64, batch: &Batch) -> Result<CommitOutcome, Ledge
         s.fence = s.fence.max(token);
     }
     record.outcome = CommitOutcome::Applied;
-    s.commits.push(record);
+    record_commit(s, record);
     Ok(CommitOutcome::Applied)
+}
+
+fn record_commit(s: &mut LState, record: CommitRecord) {
+    if s.commits.len() < RECORDS_MAX {
+        s.commits.push(record);
+    }
 }
 
 /// An open transaction; dropping it rolls back (releases its row locks).
@@ -243,7 +276,7 @@ struct LockRow {
 impl Future for LockRow {
     type Output = Result<(), LedgerError>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (txn, key) = (self.txn, &self.key);
+        let (txn, key, detect) = (self.txn, &self.key, self.ledger.detect_deadlocks);
         self.ledger.state.with(|s| match s.locks.get(key).copied() {
             None => {
                 s.locks.insert(key.clone(), txn);
@@ -252,9 +285,11 @@ impl Future for LockRow {
             }
             Some(h) if h == txn => Poll::Ready(Ok(())),
             Some(_) => {
-                if let Some(cycle) = s.cycle_through(txn, key) {
+                if let Some(cycle) = s.cycle_through(txn, key).filter(|_| detect) {
                     s.waits.remove(&txn);
-                    s.deadlocks.push(cycle.clone());
+                    if s.deadlocks.len() < RECORDS_MAX {
+                        s.deadlocks.push(cycle.clone());
+                    }
                     return Poll::Ready(Err(LedgerError::Deadlock { cycle }));
                 }
                 s.waits.insert(txn, (key.clone(), cx.waker().clone()));

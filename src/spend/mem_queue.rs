@@ -2,8 +2,13 @@
 //!
 //! Each operation waits (a yield; under faults, a latency spike), then
 //! applies atomically under one lock, as one Redis command does. A failure
-//! is injected before anything is applied. The store is the durable part of
-//! the world: cloning shares it, and a crashed instance leaves it intact.
+//! is injected before anything is applied, so an error always means "not
+//! done". The store is the durable part of the world: cloning shares it,
+//! and a crashed instance leaves it intact.
+//!
+//! For the oracles it also keeps a diagnostic log (what a `MONITOR` of the
+//! real store would show): every lease grant and how each item left the
+//! queue or an in-flight list, each bounded by [`DIAG_ENTRIES_MAX`].
 
 use super::queue::{Lease, QueueStore, StoreError};
 use super::{Item, ItemId};
@@ -18,13 +23,48 @@ use std::time::Duration;
 /// Longest injected latency of one store operation.
 pub const OP_LATENCY_MS_MAX: u64 = 200;
 
+/// Entries each diagnostic log keeps at most (later ones are dropped).
+pub const DIAG_ENTRIES_MAX: usize = 100_000;
+
+/// How an item left the queue or an in-flight list (diagnostics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// Removed by `LTRIM` (the documented drain's delete) by `by`.
+    Trimmed {
+        /// The flusher, `"<owner>#<token>"`.
+        by: String,
+    },
+    /// Removed by `LPOP` by `by`.
+    Popped {
+        /// The flusher, `"<owner>#<token>"`.
+        by: String,
+    },
+    /// Moved to in-flight list `batch` by `by`.
+    Moved {
+        /// The flusher, `"<owner>#<token>"`.
+        by: String,
+        /// The in-flight list.
+        batch: u64,
+    },
+}
+
+/// A lease grant (diagnostics).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// Who took it.
+    pub owner: String,
+    /// When, ms on the store's own clock.
+    pub at_ms: u64,
+}
+
 #[derive(Default)]
 struct QState {
     lease: Option<Lease>,
     tokens_granted: u64,
     queue: VecDeque<Item>,
     inflight: BTreeMap<u64, Vec<Item>>,
-    removed: BTreeMap<ItemId, Vec<String>>,
+    removed: BTreeMap<ItemId, Vec<Removal>>,
+    grants: BTreeMap<u64, Grant>,
 }
 
 /// The in-memory store; clones share it.
@@ -67,11 +107,14 @@ impl MemQueueStore {
         })
     }
 
-    /// Diagnostics: how each removed item left the queue or an in-flight
-    /// list ("popped by X", "trimmed by X", "moved by X to batch B"), in
-    /// order.
-    pub fn removals(&self) -> BTreeMap<ItemId, Vec<String>> {
+    /// Diagnostics: how each removed item left the queue, in order.
+    pub fn removals(&self) -> BTreeMap<ItemId, Vec<Removal>> {
         self.state.with(|s| s.removed.clone())
+    }
+
+    /// Diagnostics: every lease grant, by fencing token.
+    pub fn grants(&self) -> BTreeMap<u64, Grant> {
+        self.state.with(|s| s.grants.clone())
     }
 
     /// Snapshot: ids in the queue and in in-flight lists.
@@ -95,9 +138,12 @@ impl MemQueueStore {
     }
 }
 
-fn note(s: &mut QState, items: &[Item], how: &str) {
+fn note(s: &mut QState, items: &[Item], how: &Removal) {
     for i in items {
-        s.removed.entry(i.id).or_default().push(how.to_string());
+        if s.removed.len() >= DIAG_ENTRIES_MAX && !s.removed.contains_key(&i.id) {
+            return;
+        }
+        s.removed.entry(i.id).or_default().push(how.clone());
     }
 }
 
@@ -108,11 +154,19 @@ impl QueueStore for MemQueueStore {
         now_ms: u64,
         ttl_ms: u64,
     ) -> BoxFuture<Result<Option<Lease>, StoreError>> {
+        let clock = DynArc::clone(&self.clock);
         self.op(move |s| {
             if s.lease.as_ref().is_some_and(|l| l.expires_ms > now_ms) {
                 return Ok(None);
             }
             s.tokens_granted += 1;
+            if s.grants.len() < DIAG_ENTRIES_MAX {
+                let grant = Grant {
+                    owner: owner.clone(),
+                    at_ms: clock.now_ms(),
+                };
+                s.grants.insert(s.tokens_granted, grant);
+            }
             let lease = Lease {
                 owner,
                 token: s.tokens_granted,
@@ -156,7 +210,7 @@ impl QueueStore for MemQueueStore {
         self.op(move |s| {
             let n = n.min(s.queue.len());
             let gone: Vec<Item> = s.queue.drain(..n).collect();
-            note(s, &gone, &format!("trimmed by {owner}"));
+            note(s, &gone, &Removal::Trimmed { by: owner });
             Ok(())
         })
     }
@@ -165,7 +219,7 @@ impl QueueStore for MemQueueStore {
         self.op(move |s| {
             let n = max.min(s.queue.len());
             let got: Vec<Item> = s.queue.drain(..n).collect();
-            note(s, &got, &format!("popped by {owner}"));
+            note(s, &got, &Removal::Popped { by: owner });
             Ok(got)
         })
     }
@@ -179,7 +233,7 @@ impl QueueStore for MemQueueStore {
         self.op(move |s| {
             let n = max.min(s.queue.len());
             let moved: Vec<Item> = s.queue.drain(..n).collect();
-            note(s, &moved, &format!("moved by {owner} to batch {batch}"));
+            note(s, &moved, &Removal::Moved { by: owner, batch });
             let list = s.inflight.entry(batch).or_default();
             list.extend(moved);
             let out = list.clone();

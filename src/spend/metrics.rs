@@ -14,9 +14,10 @@ pub type MetricsSnapshot = BTreeMap<&'static str, u64>;
 pub struct Metrics {
     /// Instance holding the flush lock, plus one (0: nobody).
     pub pod_lock_holder: AtomicU64,
-    /// Items in the shared queue (as last observed).
+    /// Items in the shared queue (as last observed by whoever samples it).
     pub redis_spend_update_queue_size: AtomicU64,
-    /// Pushes to the shared queue that succeeded.
+    /// Pushes to the shared queue (or, pre-fix, direct upserts) that
+    /// succeeded.
     pub spend_update_pushes_total: AtomicU64,
     /// Operations refused with "no connection available".
     pub queue_connection_pool_exhausted_total: AtomicU64,
@@ -43,6 +44,11 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds `n` to `counter`.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Sets instance `instance`'s in-memory queue size (rows held).
     pub fn set_in_memory(&self, instance: u32, rows: u64) {
         self.in_memory.with(|m| m.insert(instance, rows));
@@ -58,6 +64,21 @@ impl Metrics {
     pub fn set_holder(&self, instance: Option<u32>) {
         let v = instance.map_or(0, |i| u64::from(i) + 1);
         self.pod_lock_holder.store(v, Ordering::Relaxed);
+    }
+
+    /// Clears the lock holder if it is still `instance` (another instance
+    /// may have taken the lease since).
+    pub fn clear_holder(&self, instance: u32) {
+        let mine = u64::from(instance) + 1;
+        let _ =
+            self.pod_lock_holder
+                .compare_exchange(mine, 0, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Instance `instance`'s in-memory queue size (rows held).
+    pub fn in_memory(&self, instance: u32) -> u64 {
+        self.in_memory
+            .with(|m| m.get(&instance).copied().unwrap_or(0))
     }
 
     /// Every metric by name; `in_memory_spend_update_queue_size` is the sum

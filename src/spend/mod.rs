@@ -23,12 +23,27 @@
 //!   skipped), and a reliable drain (items moved atomically to an in-flight
 //!   list, removed only after the commit, recovered after a crash).
 //!
+//! The lease's time to live is judged on the *acquiring instance's* clock:
+//! the store records `now + ttl` from the taker's clock and compares it with
+//! the next taker's `now`. A pause longer than the TTL, or a node whose
+//! clock runs ahead, therefore lets a second flusher in while the first is
+//! still at work; only the fixed variant stays exactly-once when that
+//! happens.
+//!
 //! Amounts: increments are `u64` (e.g. micro-dollars); aggregates and ledger
 //! totals are `u128` summed with `checked_add` (wide *and* checked: an
-//! overflow is an error handed back, never a wrap).
+//! overflow is an error handed back, never a wrap; it needs more than 2^64
+//! maximal increments on one row). The DuckDB ledger stores `UHUGEINT`,
+//! whose addition DuckDB checks too.
+//!
+//! Backends: [`MemQueueStore`] and [`MemLedger`] (row locks in statement
+//! order and a wait-for graph, so a deadlock is detected, not hung) for
+//! the model checkers and the simulator; `duck::DuckLedger` (feature
+//! `duckdb`) on a real DuckDB file.
 
 mod buffer;
 mod flusher;
+mod instance;
 mod ledger;
 mod mem_ledger;
 mod mem_queue;
@@ -39,16 +54,34 @@ mod queue;
 #[cfg(all(feature = "duckdb", not(any(faultline_loom, faultline_shuttle))))]
 pub mod duck;
 
-pub use buffer::{add_rows, aggregate, Overflow, SpendBuffer};
+pub use buffer::{add_rows, aggregate, Overflow, Refused, SpendBuffer};
 pub use flusher::{direct_upsert, FlushError, FlushReport, Flusher};
+pub use instance::{PushError, SpendInstance};
 pub use ledger::{Batch, CommitOutcome, Ledger, LedgerError};
-pub use mem_ledger::{CommitRecord, MemLedger, STATEMENT_LATENCY_MS_MAX};
-pub use mem_queue::{MemQueueStore, OP_LATENCY_MS_MAX};
+pub use mem_ledger::{CommitRecord, MemLedger, RECORDS_MAX, STATEMENT_LATENCY_MS_MAX};
+pub use mem_queue::{Grant, MemQueueStore, Removal, DIAG_ENTRIES_MAX, OP_LATENCY_MS_MAX};
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use pool::{ConnPool, Connection};
 pub use queue::{Lease, QueueStore, StoreError};
 
+use crate::clock::Clock;
+use crate::sync::{Arc, DynArc};
 use std::collections::BTreeMap;
+
+/// What an instance and its flusher are wired to.
+#[derive(Clone)]
+pub struct SpendDeps {
+    /// The shared queue + lease store.
+    pub store: DynArc<dyn QueueStore>,
+    /// The database.
+    pub ledger: DynArc<dyn Ledger>,
+    /// This instance's connections to `store`.
+    pub pool: Arc<ConnPool>,
+    /// This instance's clock (lease times are judged on it).
+    pub clock: DynArc<dyn Clock>,
+    /// The deployment's metrics.
+    pub metrics: Arc<Metrics>,
+}
 
 /// What a spend row belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -194,6 +227,8 @@ pub struct SpendConfig {
     /// In-flight batches of dead flushers recovered per flush at most
     /// (fixed variant). Default 16.
     pub recoveries_max: usize,
+    /// Distinct rows an instance holds in memory at most. Default 10,000.
+    pub buffer_rows_max: usize,
 }
 
 impl SpendConfig {
@@ -204,6 +239,7 @@ impl SpendConfig {
             lease_ttl_ms: 1_000,
             batch_items_max: 1_000,
             recoveries_max: 16,
+            buffer_rows_max: 10_000,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! A bounded connection pool to the queue store.
 
+use super::metrics::Metrics;
+use super::queue::StoreError;
 use crate::sync::{Permit, Semaphore};
+use std::future::Future;
 
 /// At most `connections_max` operations use the store at once; the next one
 /// fails at once instead of queueing (a typed error the caller handles by
@@ -26,15 +29,43 @@ impl ConnPool {
     /// Takes a connection without waiting.
     ///
     /// # Errors
-    /// [`StoreError::NoConnection`](super::StoreError::NoConnection) when all
-    /// `connections_max` are in use.
-    pub fn get(&self) -> Result<Connection, super::StoreError> {
+    /// [`StoreError::NoConnection`] when all `connections_max` are in use.
+    pub fn get(&self) -> Result<Connection, StoreError> {
         match self.sem.try_acquire() {
             Ok(p) => Ok(Connection { _permit: p }),
-            Err(_) => Err(super::StoreError::NoConnection {
+            Err(_) => Err(StoreError::NoConnection {
                 connections_max: self.sem.permits_max(),
             }),
         }
+    }
+
+    /// Runs one store operation on a connection of this pool, counting
+    /// exhaustion and store failures in `metrics`. `op` is not started when
+    /// no connection is free.
+    ///
+    /// # Errors
+    /// [`StoreError::NoConnection`], or the operation's own error.
+    ///
+    /// # Cancel safety
+    /// As cancel safe as `op`; the connection returns to the pool on drop.
+    pub async fn run<T>(
+        &self,
+        metrics: &Metrics,
+        op: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let conn = match self.get() {
+            Ok(c) => c,
+            Err(e) => {
+                Metrics::inc(&metrics.queue_connection_pool_exhausted_total);
+                return Err(e);
+            }
+        };
+        let out = op.await;
+        drop(conn);
+        if out.is_err() {
+            Metrics::inc(&metrics.queue_store_errors_total);
+        }
+        out
     }
 
     /// Connections in use.

@@ -91,6 +91,17 @@ pub fn record(checker: &str, bug: &str, role: &str, iterations: usize) {
     }
 }
 
+/// Wraps a model so each execution ticks `iters` (for the report line).
+pub fn counted(
+    iters: &'static Iterations,
+    f: impl Fn() + Send + Sync + 'static,
+) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        iters.tick();
+        f()
+    }
+}
+
 /// Runs the `#[ignore]`d test `child` of this test binary in a child process
 /// and asserts that it fails with `expected` in its output.
 ///
