@@ -228,7 +228,7 @@ pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<18} {:<17} {:<28} {:<28} {:<7} {:>8}",
+        "{:<18} {:<20} {:<28} {:<28} {:<7} {:>8}",
         "scenario", "variant", "random", "pct", "verdict", "runs/s"
     );
     for r in rows {
@@ -243,7 +243,7 @@ pub fn table(rows: &[Row]) -> String {
         let speed = if secs > 0.0 { runs as f64 / secs } else { 0.0 };
         let _ = writeln!(
             out,
-            "{:<18} {:<17} {:<28} {:<28} {:<7} {:>8.0}",
+            "{:<18} {:<20} {:<28} {:<28} {:<7} {:>8.0}",
             r.scenario,
             r.variant,
             cell(0),

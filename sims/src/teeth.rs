@@ -68,7 +68,8 @@ fn fixed_cell(rows: &[Row], scenario: &str) -> String {
     }
     let runs: u64 = correct.iter().map(|r| r.runs()).sum();
     let names: Vec<&str> = correct.iter().map(|r| r.variant).collect();
-    format!("{} hold ({runs} runs)", names.join(" + "))
+    let verb = if names.len() == 1 { "holds" } else { "hold" };
+    format!("{} {verb} ({runs} runs)", names.join(" + "))
 }
 
 const HEADERS: [&str; 8] = [
