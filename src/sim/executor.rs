@@ -186,7 +186,7 @@ impl Sim {
             )),
             blocking_ns: Cell::new(None),
             plan: cfg.faults.clone(),
-            metrics: RefCell::new(super::metrics::Metrics::default()),
+            metrics: RefCell::new(super::metrics::Recording::default()),
         });
         context::install(Rc::clone(&shared));
         super::quiet_panics::install_hook();
@@ -779,7 +779,7 @@ impl Sim {
             thread_samples,
             fault_log: std::mem::take(&mut core.fault_log),
             log,
-            metrics: std::mem::take(&mut *s.metrics.borrow_mut()),
+            metrics: std::mem::take(&mut *s.metrics.borrow_mut()).finish(),
         };
         drop(core);
         self.drop_all_tasks();

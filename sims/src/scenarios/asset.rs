@@ -4,17 +4,19 @@
 //! slow file store, and the caller-side view of an answer (HTTP status and
 //! `Retry-After` header, read back by the retry helper).
 
-use faultline::admission::load::{Arrival, ItemBytes};
+use faultline::admission::load::Arrival;
 use faultline::admission::{
     AdmissionConfig, AssetService, Client, ClientGone, GetError, MemFileStore, Upstream,
 };
-use faultline::clock::Clock;
 use faultline::probe::{self, FaultKind};
 use faultline::retry::CallError;
 use faultline::sim::{invariant_failed, metric_max, metric_set, sample, SimHandle};
 use faultline::sync::DynArc;
 use faultline::BoxFuture;
-use std::collections::BTreeMap;
+use std::borrow::Borrow;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::Weak;
 use std::time::Duration;
 
@@ -67,10 +69,68 @@ impl Client for SimClient {
 /// memory in the same poll, so at an OOM the gauge is exact.
 struct SimUpstream {
     h: SimHandle,
-    files: BTreeMap<String, (u64, ItemBytes)>,
+    files: ByKey,
     svc: Weak<AssetService>,
     faults: bool,
 }
+
+/// A load's arrivals by key (a key that arrives twice: the last one),
+/// sharing the load rather than copying its keys.
+struct ByKey {
+    keys: HashSet<KeyOf, BuildHasherDefault<DefaultHasher>>,
+}
+
+impl ByKey {
+    fn new(load: &DynArc<[Arrival]>) -> Self {
+        let mut keys = HashSet::default();
+        keys.reserve(load.len());
+        for i in 0..load.len() {
+            keys.replace(KeyOf {
+                load: DynArc::clone(load),
+                i,
+            });
+        }
+        ByKey { keys }
+    }
+
+    fn get(&self, key: &str) -> Option<&Arrival> {
+        self.keys.get(key).map(KeyOf::arrival)
+    }
+}
+
+/// Arrival `i` of a shared load, hashed and compared as its key (so a set
+/// of them is looked up by `&str`).
+struct KeyOf {
+    load: DynArc<[Arrival]>,
+    i: usize,
+}
+
+impl KeyOf {
+    fn arrival(&self) -> &Arrival {
+        &self.load[self.i]
+    }
+}
+
+impl Borrow<str> for KeyOf {
+    fn borrow(&self) -> &str {
+        &self.arrival().key
+    }
+}
+
+impl Hash for KeyOf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `str` hashes: `Borrow<str>` requires the same hash.
+        self.arrival().key.as_str().hash(state);
+    }
+}
+
+impl PartialEq for KeyOf {
+    fn eq(&self, other: &Self) -> bool {
+        self.arrival().key == other.arrival().key
+    }
+}
+
+impl Eq for KeyOf {}
 
 impl Upstream for SimUpstream {
     fn read_items(
@@ -83,9 +143,9 @@ impl Upstream for SimUpstream {
             _ if self.faults && probe::buggify(UPSTREAM_SITE, FaultKind::Error) => {
                 Err("injected upstream error".to_string())
             }
-            Some((items, bytes)) => {
-                let to = from.saturating_add(count_max as u64).min(*items);
-                Ok(bytes.sizes(key, from..to))
+            Some(a) => {
+                let to = from.saturating_add(count_max as u64).min(a.items);
+                Ok(a.item_bytes.sizes(key, from..to))
             }
             None => Err(format!("no items for {key}")),
         };
@@ -105,25 +165,22 @@ impl Upstream for SimUpstream {
 
 /// The service on `h` with config `adm`, a slow file store holding the
 /// load's existing files (at their estimated size) and an upstream of the
-/// load's items; `faults` arms the upstream's error fault point.
+/// load's items (sharing `load`); `faults` arms the upstream's error fault
+/// point.
 pub fn service(
     h: SimHandle,
     adm: AdmissionConfig,
-    load: &[Arrival],
+    load: &DynArc<[Arrival]>,
     faults: bool,
 ) -> DynArc<AssetService> {
     let files = MemFileStore::slow(DynArc::new(h), FILE_WRITE_BYTES_PER_S);
     for a in load.iter().filter(|a| a.exists) {
         files.insert(&a.key, a.file_bytes_estimate());
     }
-    let items = load
-        .iter()
-        .map(|a| (a.key.clone(), (a.items, a.item_bytes.clone())))
-        .collect();
     DynArc::new_cyclic(|weak| {
         let upstream = SimUpstream {
             h,
-            files: items,
+            files: ByKey::new(load),
             svc: Weak::clone(weak),
             faults,
         };
