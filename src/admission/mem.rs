@@ -8,26 +8,19 @@ use crate::clock::Clock;
 use crate::probe::{self, FaultKind};
 use crate::sync::{Arc, DynArc, Mutex};
 use crate::BoxFuture;
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Longest injected latency spike of a slow store's write, ms.
 const WRITE_SPIKE_MS_MAX: u64 = 2_000;
 
-/// Files by key: looked up, never iterated (no order is observed), so a
-/// hash map; its hasher has fixed keys, so its layout and speed are the
-/// same on every run.
-type ByKey<V> = HashMap<String, V, BuildHasherDefault<DefaultHasher>>;
-
 #[derive(Default)]
 struct Files {
-    published: ByKey<u64>,
+    published: BTreeMap<String, u64>,
     drafts: BTreeMap<u64, (String, u64)>,
     next_draft: u64,
     /// Publications per key (an oracle: a file is created once).
-    publications: ByKey<u32>,
+    publications: BTreeMap<String, u32>,
     fail_writes: bool,
 }
 
