@@ -15,6 +15,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use faultline::admission::load::{self, ItemBytes, Shape};
 use faultline::sim::SimConfig;
+use faultline::sync::DynArc;
 use faultline_sims::runner::{run_seed, PolicySpec};
 use faultline_sims::scenarios::subtree_oom::{run_load, service_config};
 use faultline_sims::{find, Scenario};
@@ -27,7 +28,7 @@ const HOUR_S: u64 = 3_600;
 /// Seeds per iteration of the sweep group.
 const SWEEP_SEEDS: u64 = 100;
 
-fn hour_load() -> Vec<load::Arrival> {
+fn hour_load() -> DynArc<[load::Arrival]> {
     let shape = Shape {
         key_prefix: "asset/".into(),
         exists_ppm: 900_000,
@@ -37,7 +38,7 @@ fn hour_load() -> Vec<load::Arrival> {
         client_bytes_per_s_min: 50_000_000,
         client_bytes_per_s_max: 100_000_000,
     };
-    load::poisson(&shape, RATE_PER_S, HOUR_S * 1_000, 7)
+    load::poisson(&shape, RATE_PER_S, HOUR_S * 1_000, 7).into()
 }
 
 fn oom_hour(c: &mut Criterion) {

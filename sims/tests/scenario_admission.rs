@@ -130,7 +130,7 @@ fn replay_file(name: &str, variant: &str, seed: u64) -> Outcome {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("loads")
         .join(name);
-    let load = read_load(&path).unwrap();
+    let load = read_load(&path).unwrap().into();
     let mut cfg: SimConfig = config_for(&SubtreeOom, variant, seed, PolicySpec::Random);
     cfg.faults = faultline::sim::FaultPlan::none();
     run_load(service_config(variant), &load, cfg)

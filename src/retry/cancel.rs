@@ -1,10 +1,9 @@
 //! [`CancelToken`]: a caller's "stop now", observable while waiting.
 
 use crate::sync::{Arc, Mutex};
-use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::{Poll, Waker};
 
 /// The answer of a future raced against a fired [`CancelToken`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,9 +21,30 @@ impl std::error::Error for Cancelled {}
 struct State {
     cancelled: bool,
     next_id: u64,
-    /// One waker per waiting race, by id (a spurious re-poll refreshes its
-    /// entry instead of adding one).
-    waiters: BTreeMap<u64, Waker>,
+    /// One waker per waiting race, by id, in id order (a race registers
+    /// when it takes its id, and a spurious re-poll refreshes its entry
+    /// instead of adding one).
+    waiters: Vec<(u64, Waker)>,
+}
+
+impl State {
+    /// Registers (or refreshes) the waker of race `id`, giving it an id
+    /// first if it has none; `false` when the token has fired.
+    fn wait(&mut self, id: &mut Option<u64>, waker: &Waker) -> bool {
+        if self.cancelled {
+            return false;
+        }
+        let key = *id.get_or_insert_with(|| {
+            self.next_id += 1;
+            self.next_id
+        });
+        match self.waiters.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, w)) if w.will_wake(waker) => {}
+            Some((_, w)) => w.clone_from(waker),
+            None => self.waiters.push((key, waker.clone())),
+        }
+        true
+    }
 }
 
 /// A cancellation signal shared by clones; firing it wakes every waiter.
@@ -49,11 +69,11 @@ impl CancelToken {
 
     /// Fires the token (idempotent).
     pub fn cancel(&self) {
-        let wakers: Vec<Waker> = self.state.with(|s| {
+        let wakers = self.state.with(|s| {
             s.cancelled = true;
-            std::mem::take(&mut s.waiters).into_values().collect()
+            std::mem::take(&mut s.waiters)
         });
-        wakers.into_iter().for_each(Waker::wake);
+        wakers.into_iter().for_each(|(_, w)| w.wake());
     }
 
     /// Whether the token fired.
@@ -66,52 +86,43 @@ impl CancelToken {
     ///
     /// # Errors
     /// [`Cancelled`] when the token fired first.
-    pub fn race<F: Future>(&self, fut: F) -> Race<'_, F> {
-        Race {
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the race drops `fut` and its registration.
+    pub async fn race<F: Future>(&self, fut: F) -> Result<F::Output, Cancelled> {
+        let mut fut = pin!(fut);
+        // Declared after `fut`, so dropped before it: the registration goes
+        // first, then the future.
+        let mut waiting = Waiting {
             token: self,
-            fut: Box::pin(fut),
             id: None,
-        }
+        };
+        poll_fn(|cx| {
+            if !waiting
+                .token
+                .state
+                .with(|s| s.wait(&mut waiting.id, cx.waker()))
+            {
+                return Poll::Ready(Err(Cancelled));
+            }
+            fut.as_mut().poll(cx).map(Ok)
+        })
+        .await
     }
 }
 
-/// The future of [`CancelToken::race`].
-#[must_use = "futures do nothing unless polled"]
-pub struct Race<'a, F> {
+/// A race's registration with its token, removed on drop.
+struct Waiting<'a> {
     token: &'a CancelToken,
-    fut: Pin<Box<F>>,
     id: Option<u64>,
 }
 
-impl<F: Future> Future for Race<'_, F> {
-    type Output = Result<F::Output, Cancelled>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let mut id = this.id;
-        let fired = this.token.state.with(|s| {
-            if s.cancelled {
-                return true;
-            }
-            let key = *id.get_or_insert_with(|| {
-                s.next_id += 1;
-                s.next_id
-            });
-            s.waiters.insert(key, cx.waker().clone());
-            false
-        });
-        this.id = id;
-        if fired {
-            return Poll::Ready(Err(Cancelled));
-        }
-        this.fut.as_mut().poll(cx).map(Ok)
-    }
-}
-
-impl<F> Drop for Race<'_, F> {
+impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            self.token.state.with(|s| s.waiters.remove(&id));
+            self.token
+                .state
+                .with(|s| s.waiters.retain(|(k, _)| *k != id));
         }
     }
 }

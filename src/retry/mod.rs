@@ -190,7 +190,10 @@ pub enum RetryFlaw {
 #[derive(Clone, Debug)]
 pub struct Backoff {
     policy: RetryPolicy,
-    rng: ChaCha8Rng,
+    seed: u64,
+    /// The jitter's RNG, seeded with `seed` at its first draw (a policy
+    /// without jitter never pays for it).
+    rng: Option<ChaCha8Rng>,
     flaw: RetryFlaw,
 }
 
@@ -205,7 +208,8 @@ impl Backoff {
     pub fn new_flawed(policy: RetryPolicy, seed: u64, flaw: RetryFlaw) -> Self {
         Backoff {
             policy,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            seed,
+            rng: None,
             flaw,
         }
     }
@@ -232,7 +236,11 @@ impl Backoff {
             Jitter::None => floor.max(backoff),
             Jitter::Full => {
                 let span = u128::from(backoff) + 1;
-                let draw = ((u128::from(self.rng.next_u64()) * span) >> 64) as u64;
+                let seed = self.seed;
+                let rng = self
+                    .rng
+                    .get_or_insert_with(|| ChaCha8Rng::seed_from_u64(seed));
+                let draw = ((u128::from(rng.next_u64()) * span) >> 64) as u64;
                 floor.saturating_add(draw).min(p.delay_ms_max.max(floor))
             }
         }

@@ -172,7 +172,7 @@ pub(crate) struct Shared {
     pub(crate) trace: RefCell<Trace>,
     pub(crate) blocking_ns: Cell<Option<u64>>,
     pub(crate) plan: FaultPlan,
-    pub(crate) metrics: RefCell<super::metrics::Metrics>,
+    pub(crate) metrics: RefCell<super::metrics::Recording>,
 }
 
 impl Shared {

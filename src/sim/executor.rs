@@ -133,6 +133,8 @@ pub struct Sim {
     pause_end_max_ns: u64,
     eligible: Vec<TaskId>,
     eligible_pos: Vec<usize>,
+    /// The batch of spawned tasks being admitted (kept for its buffer).
+    admitting: Vec<NewTask>,
     _probe: crate::probe::Installed,
 }
 
@@ -186,7 +188,7 @@ impl Sim {
             )),
             blocking_ns: Cell::new(None),
             plan: cfg.faults.clone(),
-            metrics: RefCell::new(super::metrics::Metrics::default()),
+            metrics: RefCell::new(super::metrics::Recording::default()),
         });
         context::install(Rc::clone(&shared));
         super::quiet_panics::install_hook();
@@ -204,6 +206,7 @@ impl Sim {
             pause_end_max_ns: 0,
             eligible: Vec::new(),
             eligible_pos: Vec::new(),
+            admitting: Vec::new(),
             _probe: crate::probe::install(Rc::new(SimProbe)),
         }
     }
@@ -399,18 +402,21 @@ impl Sim {
 
     /// Places tasks spawned since the last call into the slab, runnable.
     fn admit_spawned(&mut self) {
+        // The two buffers trade places, so neither is allocated again.
+        let mut batch = std::mem::take(&mut self.admitting);
         loop {
-            let batch = {
+            {
                 let mut core = self.shared.core.borrow_mut();
                 if core.spawned.is_empty() {
-                    return;
+                    break;
                 }
-                std::mem::take(&mut core.spawned)
-            };
-            for t in batch {
+                std::mem::swap(&mut core.spawned, &mut batch);
+            }
+            for t in batch.drain(..) {
                 self.admit(t);
             }
         }
+        self.admitting = batch;
     }
 
     fn admit(&mut self, t: NewTask) {
@@ -779,7 +785,7 @@ impl Sim {
             thread_samples,
             fault_log: std::mem::take(&mut core.fault_log),
             log,
-            metrics: std::mem::take(&mut *s.metrics.borrow_mut()),
+            metrics: std::mem::take(&mut *s.metrics.borrow_mut()).finish(),
         };
         drop(core);
         self.drop_all_tasks();

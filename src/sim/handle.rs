@@ -14,6 +14,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// A node's clock and scheduler inside a running [`Sim`](super::Sim).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +41,23 @@ impl SimHandle {
     /// box): the task wakes itself and returns `Pending` once.
     pub fn yield_now(&self) -> YieldNow {
         YieldNow { yielded: false }
+    }
+
+    /// Completes once this node's clock reads `deadline_ns` (like
+    /// [`Clock::sleep_until`], without the box).
+    pub fn sleep_until(&self, deadline_ns: u64) -> Sleep {
+        Sleep {
+            node: self.node,
+            deadline_ns,
+            key: None,
+        }
+    }
+
+    /// Completes after `duration` of this node's clock (like
+    /// [`Clock::sleep`], without the box).
+    pub fn sleep(&self, duration: Duration) -> Sleep {
+        let d_ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        self.sleep_until(self.now_ns().saturating_add(d_ns))
     }
 }
 
@@ -74,16 +92,20 @@ impl Clock for SimHandle {
     }
 
     fn sleep_until(&self, deadline_ns: u64) -> BoxFuture<()> {
-        Box::pin(Sleep {
-            node: self.node,
-            deadline_ns,
-            key: None,
-        })
+        Box::pin(SimHandle::sleep_until(self, deadline_ns))
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        Box::pin(SimHandle::sleep(self, duration))
     }
 }
 
-/// A timer on a node's clock.
-struct Sleep {
+/// A timer on a node's clock: the future of [`SimHandle::sleep`] and
+/// [`SimHandle::sleep_until`]. The timer is set at the first poll and
+/// cancelled when the future is dropped.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
     node: NodeId,
     deadline_ns: u64,
     key: Option<(u64, u64)>,

@@ -50,7 +50,7 @@ pub use context::NodeId;
 pub use executor::{PolicyKind, Sim, SimConfig, SIM_EPOCH_NS};
 pub use failure::Failure;
 pub use faults::FaultPlan;
-pub use handle::SimHandle;
+pub use handle::{SimHandle, Sleep, YieldNow};
 pub use heartbeat::{heartbeat, LagMeter};
 pub use lockorder::LockOrder;
 pub use memory::MemoryMeter;

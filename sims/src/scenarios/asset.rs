@@ -4,17 +4,18 @@
 //! slow file store, and the caller-side view of an answer (HTTP status and
 //! `Retry-After` header, read back by the retry helper).
 
-use faultline::admission::load::{Arrival, ItemBytes};
+use super::load_keys::LoadKeys;
+use faultline::admission::load::Arrival;
 use faultline::admission::{
-    AdmissionConfig, AssetService, Client, ClientGone, GetError, MemFileStore, Upstream,
+    AdmissionConfig, AssetService, Client, ClientGone, FileError, FileStore, GetError,
+    MemFileStore, Upstream,
 };
-use faultline::clock::Clock;
 use faultline::probe::{self, FaultKind};
 use faultline::retry::CallError;
 use faultline::sim::{invariant_failed, metric_max, metric_set, sample, SimHandle};
-use faultline::sync::DynArc;
+use faultline::sync::{Arc, AtomicBool, DynArc, Ordering};
 use faultline::BoxFuture;
-use std::collections::BTreeMap;
+use std::ops::Range;
 use std::sync::Weak;
 use std::time::Duration;
 
@@ -67,7 +68,8 @@ impl Client for SimClient {
 /// memory in the same poll, so at an OOM the gauge is exact.
 struct SimUpstream {
     h: SimHandle,
-    files: BTreeMap<String, (u64, ItemBytes)>,
+    /// The load: a key's items are those of its last arrival.
+    keys: Arc<LoadKeys>,
     svc: Weak<AssetService>,
     faults: bool,
 }
@@ -79,13 +81,17 @@ impl Upstream for SimUpstream {
         from: u64,
         count_max: usize,
     ) -> BoxFuture<Result<Vec<u64>, String>> {
-        let sizes = match self.files.get(key) {
+        let last = self
+            .keys
+            .group(key)
+            .and_then(|g| self.keys.arrivals(g).next_back());
+        let sizes = match last {
             _ if self.faults && probe::buggify(UPSTREAM_SITE, FaultKind::Error) => {
                 Err("injected upstream error".to_string())
             }
-            Some((items, bytes)) => {
-                let to = from.saturating_add(count_max as u64).min(*items);
-                Ok(bytes.sizes(key, from..to))
+            Some(a) => {
+                let to = from.saturating_add(count_max as u64).min(a.items);
+                Ok(a.item_bytes.sizes(key, from..to))
             }
             None => Err(format!("no items for {key}")),
         };
@@ -103,27 +109,90 @@ impl Upstream for SimUpstream {
     }
 }
 
+/// The simulated file store: a slow [`MemFileStore`] holding what the run
+/// creates, over the load's existing files (at their estimated size; a key
+/// that arrives twice: its last existing arrival), which are found in the
+/// load rather than copied in. A key the run has started creating is asked
+/// of the store first, so every answer is the one a store seeded with the
+/// existing files would give.
+struct SimFiles {
+    keys: Arc<LoadKeys>,
+    store: MemFileStore,
+    /// Per key group (by its start): whether the run created a draft of it.
+    drafted: Vec<AtomicBool>,
+}
+
+impl SimFiles {
+    fn new(store: MemFileStore, keys: Arc<LoadKeys>) -> Self {
+        SimFiles {
+            drafted: (0..keys.len()).map(|_| AtomicBool::new(false)).collect(),
+            keys,
+            store,
+        }
+    }
+
+    /// The existing file of key group `g`, if the load has one.
+    fn existing(&self, g: Range<usize>) -> Option<u64> {
+        self.keys
+            .arrivals(g)
+            .rev()
+            .find(|a| a.exists)
+            .map(Arrival::file_bytes_estimate)
+    }
+}
+
+impl FileStore for SimFiles {
+    fn size(&self, key: &str) -> BoxFuture<Result<Option<u64>, FileError>> {
+        match self.keys.group(key) {
+            Some(g) if !self.drafted[g.start].load(Ordering::Relaxed) => {
+                let size = self.existing(g);
+                Box::pin(async move { Ok(size) })
+            }
+            g => {
+                let existing = g.and_then(|g| self.existing(g));
+                let published = self.store.size(key);
+                Box::pin(async move { Ok(published.await?.or(existing)) })
+            }
+        }
+    }
+
+    fn create(&self, key: &str) -> BoxFuture<Result<u64, FileError>> {
+        if let Some(g) = self.keys.group(key) {
+            self.drafted[g.start].store(true, Ordering::Relaxed);
+        }
+        self.store.create(key)
+    }
+
+    fn write(&self, draft: u64, bytes: u64) -> BoxFuture<Result<(), FileError>> {
+        self.store.write(draft, bytes)
+    }
+
+    fn publish(&self, draft: u64) -> BoxFuture<Result<(), FileError>> {
+        self.store.publish(draft)
+    }
+
+    fn discard(&self, draft: u64) {
+        self.store.discard(draft);
+    }
+}
+
 /// The service on `h` with config `adm`, a slow file store holding the
 /// load's existing files (at their estimated size) and an upstream of the
-/// load's items; `faults` arms the upstream's error fault point.
+/// load's items (both sharing `load`); `faults` arms the upstream's error
+/// fault point.
 pub fn service(
     h: SimHandle,
     adm: AdmissionConfig,
-    load: &[Arrival],
+    load: &DynArc<[Arrival]>,
     faults: bool,
 ) -> DynArc<AssetService> {
-    let files = MemFileStore::slow(DynArc::new(h), FILE_WRITE_BYTES_PER_S);
-    for a in load.iter().filter(|a| a.exists) {
-        files.insert(&a.key, a.file_bytes_estimate());
-    }
-    let items = load
-        .iter()
-        .map(|a| (a.key.clone(), (a.items, a.item_bytes.clone())))
-        .collect();
+    let keys = Arc::new(LoadKeys::new(load));
+    let store = MemFileStore::slow(DynArc::new(h), FILE_WRITE_BYTES_PER_S);
+    let files = SimFiles::new(store, Arc::clone(&keys));
     DynArc::new_cyclic(|weak| {
         let upstream = SimUpstream {
             h,
-            files: items,
+            keys,
             svc: Weak::clone(weak),
             faults,
         };
@@ -155,4 +224,64 @@ pub fn memory_bound_bytes(adm: &AdmissionConfig, load: &[Arrival]) -> u64 {
         .unwrap_or(0);
     let chunk = adm.chunk_items as u64 * item_max;
     adm.create_permits_max as u64 * chunk + adm.read_permits_max as u64 * adm.read_buffer_bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline::admission::load::ItemBytes;
+    use faultline::sync::block_on;
+
+    fn arrival(key: &str, exists: bool, items: u64) -> Arrival {
+        Arrival {
+            at_ms: 0,
+            key: key.into(),
+            exists,
+            items,
+            item_bytes: ItemBytes::Fixed(10),
+            client_bytes_per_s: 1,
+        }
+    }
+
+    /// `SimFiles` answers as the store seeded with every existing arrival
+    /// (the last one of a key winning) did, before and after the run
+    /// publishes files.
+    #[test]
+    fn sim_files_answer_as_a_seeded_store() {
+        let load: DynArc<[Arrival]> = vec![
+            arrival("b", true, 1),
+            arrival("a", false, 2),
+            arrival("b", true, 3),
+            arrival("c", true, 4),
+            arrival("c", false, 5),
+            arrival("d", false, 6),
+        ]
+        .into();
+        let seeded = MemFileStore::new();
+        for a in load.iter().filter(|a| a.exists) {
+            seeded.insert(&a.key, a.file_bytes_estimate());
+        }
+        let files = SimFiles::new(MemFileStore::new(), Arc::new(LoadKeys::new(&load)));
+        let check = |files: &SimFiles, seeded: &MemFileStore| {
+            for key in ["a", "b", "c", "d", "e"] {
+                assert_eq!(
+                    block_on(files.size(key)),
+                    block_on(seeded.size(key)),
+                    "size of {key}"
+                );
+            }
+        };
+        check(&files, &seeded);
+        assert_eq!(block_on(files.size("b")), Ok(Some(30)));
+        for (key, bytes) in [("a", 7), ("c", 8), ("e", 9)] {
+            for store in [&files as &dyn FileStore, &seeded] {
+                let draft = block_on(store.create(key)).unwrap();
+                block_on(store.write(draft, bytes)).unwrap();
+                block_on(store.publish(draft)).unwrap();
+            }
+        }
+        let draft = block_on(files.create("d")).unwrap();
+        files.discard(draft);
+        check(&files, &seeded);
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod append_retention;
 pub mod asset;
+pub mod load_keys;
 pub mod retry_storm;
 pub mod socket_pileup;
 pub mod spend_flush;

@@ -173,7 +173,7 @@ fn run_storm(caller: Caller, cfg: SimConfig) -> Outcome {
     let seed = cfg.seed;
     let sim = Sim::new(cfg);
     let h = sim.main_handle();
-    let load = burst(seed);
+    let load: DynArc<[Arrival]> = burst(seed).into();
     let adm = AdmissionConfig::fixed(CREATE_PERMITS);
     let world = Arc::new(World {
         svc: asset::service(h, adm, &load, true),
@@ -203,12 +203,13 @@ fn burst(seed: u64) -> Vec<Arrival> {
     load
 }
 
-async fn drive(world: Arc<World>, load: Vec<Arrival>, caller: Caller, h: SimHandle) {
+async fn drive(world: Arc<World>, load: DynArc<[Arrival]>, caller: Caller, h: SimHandle) {
     let mut peers = Vec::with_capacity(load.len());
-    for (i, a) in load.into_iter().enumerate() {
+    for (i, a) in load.iter().enumerate() {
         h.sleep_until(world.start_ns + a.at_ms * 1_000_000).await;
         let w = Arc::clone(&world);
-        peers.push(h.spawn_on("peer", peer(w, a.key, i as u64, caller, h)));
+        let key = a.key.clone();
+        peers.push(h.spawn_on("peer", peer(w, key, i as u64, caller, h)));
     }
     for p in peers {
         let _ = p.await;

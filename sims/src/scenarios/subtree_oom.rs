@@ -29,10 +29,12 @@ use faultline::admission::{AdmissionConfig, AssetService};
 use faultline::clock::Clock;
 use faultline::probe::FaultKind;
 use faultline::retry::{retry, Backoff, CancelToken, RetryError, RetryPolicy};
+use faultline::sched::TaskHandle;
 use faultline::sim::{
     invariant_failed, metric_add, metric_max, Failure, Outcome, Sim, SimConfig, SimHandle,
 };
 use faultline::sync::{Arc, DynArc};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 const VARIANTS: &[&str] = &["pre-fix", "fixed"];
@@ -120,7 +122,7 @@ impl Scenario for SubtreeOom {
 
     fn run(&self, variant: &str, cfg: SimConfig) -> Result<Outcome, ScenarioError> {
         self.check_variant(variant)?;
-        let load = ramp_load(cfg.seed);
+        let load = ramp_load(cfg.seed).into();
         Ok(run_load(service_config(variant), &load, cfg))
     }
 }
@@ -154,42 +156,53 @@ pub fn ramp_load(seed: u64) -> Vec<Arrival> {
 
 struct World {
     svc: DynArc<AssetService>,
+    load: DynArc<[Arrival]>,
     seed: u64,
 }
 
-/// Replays `load` against the service `adm` under `cfg` and judges it.
-pub fn run_load(adm: AdmissionConfig, load: &[Arrival], cfg: SimConfig) -> Outcome {
+/// Replays `load` (shared, never copied) against the service `adm` under
+/// `cfg` and judges it.
+pub fn run_load(adm: AdmissionConfig, load: &DynArc<[Arrival]>, cfg: SimConfig) -> Outcome {
     let seed = cfg.seed;
     let sim = Sim::new(cfg);
     let h = sim.main_handle();
     let world = Arc::new(World {
         svc: asset::service(h, adm, load, false),
+        load: DynArc::clone(load),
         seed,
     });
-    let (w, arrivals) = (Arc::clone(&world), load.to_vec());
-    let mut out = sim.run(async move { drive(w, arrivals, h).await });
+    let w = Arc::clone(&world);
+    let mut out = sim.run(async move { drive(w, h).await });
     judge(&mut out, &adm, load);
     out
 }
 
 /// Starts one caller per arrival at its time, then waits for them all.
-async fn drive(world: Arc<World>, load: Vec<Arrival>, h: SimHandle) {
+async fn drive(world: Arc<World>, h: SimHandle) {
     let start_ns = h.now_ns();
-    let mut callers = Vec::with_capacity(load.len());
-    for (i, a) in load.into_iter().enumerate() {
-        h.sleep_until(start_ns + a.at_ms * 1_000_000).await;
+    // The callers still running, in arrival order: a caller that has ended
+    // needs no join, so its handle is let go as soon as it is seen ended.
+    let mut callers = VecDeque::new();
+    for i in 0..world.load.len() {
+        h.sleep_until(start_ns + world.load[i].at_ms * 1_000_000)
+            .await;
         metric_add("arrived", 1.0);
         let w = Arc::clone(&world);
-        callers.push(h.spawn_on("caller", caller(w, a, i as u64, h)));
+        callers.push_back(h.spawn_on("caller", caller(w, i, h)));
+        while callers.front().is_some_and(TaskHandle::is_finished) {
+            callers.pop_front();
+        }
     }
     for c in callers {
         let _ = c.await;
     }
 }
 
-/// One request through the retry helper, requeued while the helper gives
-/// up, at most [`CALLER_ROUNDS_MAX`] rounds.
-async fn caller(world: Arc<World>, a: Arrival, index: u64, h: SimHandle) {
+/// One request (arrival `index`) through the retry helper, requeued while
+/// the helper gives up, at most [`CALLER_ROUNDS_MAX`] rounds.
+async fn caller(world: Arc<World>, index: usize, h: SimHandle) {
+    let a = &world.load[index];
+    let index = index as u64;
     let client = SimClient::new(h, a.client_bytes_per_s);
     let cancel = CancelToken::new();
     for round in 1..=CALLER_ROUNDS_MAX {
