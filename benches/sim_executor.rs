@@ -24,7 +24,6 @@
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
 mod benches {
     use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-    use faultline::clock::Clock;
     use faultline::sim::{Outcome, Sim, SimConfig};
     use faultline::sync::{Arc, Gate};
     use faultline::BoxFuture;

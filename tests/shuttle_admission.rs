@@ -13,7 +13,7 @@ mod world;
 use faultline::admission::{Flaw, GetError, Served};
 use faultline::sync::Arc;
 use shuttle::future::{block_on, spawn, yield_now};
-use support::{expect_caught, poll_once, Iterations};
+use support::{counted, expect_caught, poll_once, Iterations};
 use world::{
     check_bounds_and_quiescence, check_rejection, world, Behaviour, Checks, TestClient, BAD_KEY,
 };
@@ -105,16 +105,6 @@ fn workload(permits: usize, flaw: Flaw, checks: Checks) -> impl Fn() + Send + Sy
         let mut keys = CREATED.to_vec();
         keys.extend(["dup", "dropped", "left"]);
         check_bounds_and_quiescence(&w, PERMITS, &keys, checks);
-    }
-}
-
-fn counted(
-    iters: &'static Iterations,
-    f: impl Fn() + Send + Sync + 'static,
-) -> impl Fn() + Send + Sync + 'static {
-    move || {
-        iters.tick();
-        f()
     }
 }
 

@@ -24,7 +24,7 @@ use faultline::BoxFuture;
 use shuttle::future::{block_on, spawn, yield_now};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use support::{expect_caught, Iterations};
+use support::{counted, expect_caught, Iterations};
 
 const ITERATIONS: usize = 1_000;
 const WRITERS: u64 = 2;
@@ -170,16 +170,6 @@ fn check_books(writer: &TraceWriter<ToySink>, sink: &ToySink) {
     );
     let c = writer.counts();
     assert_eq!(c.imbalance(), 0, "books do not balance: {c:?}");
-}
-
-fn counted(
-    iters: &'static Iterations,
-    f: impl Fn() + Send + Sync + 'static,
-) -> impl Fn() + Send + Sync + 'static {
-    move || {
-        iters.tick();
-        f()
-    }
 }
 
 #[test]
