@@ -83,6 +83,11 @@ pub use imp::{
 /// use [`Arc`].
 pub use std::sync::Arc as DynArc;
 
+/// One-time process-wide setup (the simulator's panic hook): always
+/// `std::sync::Once`, in every mode. It runs outside every model and every
+/// simulated run, so loom and shuttle have nothing to check in it.
+pub use std::sync::Once as ProcessOnce;
+
 /// A blocking mutual-exclusion lock reached only through [`Mutex::with`].
 pub struct Mutex<T> {
     inner: imp::RawMutex<T>,

@@ -2,15 +2,15 @@
 //! alive on a thread, the panic hook stays quiet there and remembers where
 //! the panic happened, for the failure report.
 
+use crate::sync::ProcessOnce;
 use std::cell::{Cell, RefCell};
-use std::sync::Once;
 
 thread_local! {
     static IN_SIM: Cell<bool> = const { Cell::new(false) };
     static LAST_SITE: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-static HOOK: Once = Once::new();
+static HOOK: ProcessOnce = ProcessOnce::new();
 
 /// Installs the process-wide hook once and marks this thread as simulating.
 pub(crate) fn install_hook() {
