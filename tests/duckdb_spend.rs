@@ -351,7 +351,8 @@ fn concurrent_commits(
     let before = totals(&l);
     slow.store(true, std::sync::atomic::Ordering::SeqCst);
     let (a, b) = (l.clone(), l.clone());
-    // Two request handlers: real threads on purpose.
+    // Two request handlers on real threads against one real DuckDB file.
+    // allow-world: a real concurrent writer is the point of this test
     #[allow(clippy::disallowed_methods)]
     let first = std::thread::spawn(move || block_on(a.commit(batch(1, None))));
     std::thread::sleep(std::time::Duration::from_millis(100));
