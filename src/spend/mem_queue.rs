@@ -187,6 +187,21 @@ impl QueueStore for MemQueueStore {
         })
     }
 
+    fn lease_renew(
+        &self,
+        token: u64,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<Result<bool, StoreError>> {
+        self.op(move |s| match s.lease.as_mut() {
+            Some(l) if l.token == token => {
+                l.expires_ms = now_ms.saturating_add(ttl_ms);
+                Ok(true)
+            }
+            _ => Ok(false),
+        })
+    }
+
     fn lease_holder(&self) -> BoxFuture<Result<Option<Lease>, StoreError>> {
         self.op(|s| Ok(s.lease.clone()))
     }

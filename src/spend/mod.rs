@@ -39,7 +39,12 @@
 //! Backends: [`MemQueueStore`] and [`MemLedger`] (row locks in statement
 //! order and a wait-for graph, so a deadlock is detected, not hung) for
 //! the model checkers and the simulator; `duck::DuckLedger` (feature
-//! `duckdb`) on a real DuckDB file.
+//! `duckdb`) on a real DuckDB file; with feature `servers`, the real
+//! servers incident 002 names: `redis_store::RedisQueueStore` (list queue,
+//! `SET NX PX` lease with owner token, in-flight lists, a `deadpool-redis`
+//! pool of `max_connections`), `pg_ledger::PgLedger` (Postgres, one
+//! transaction per batch, `flushed_batches` and the fence in it) and
+//! `prom::SpendExporter` (the incident's metrics, Prometheus text format).
 
 mod buffer;
 mod flusher;
@@ -53,6 +58,12 @@ mod queue;
 
 #[cfg(all(feature = "duckdb", not(any(faultline_loom, faultline_shuttle))))]
 pub mod duck;
+#[cfg(all(feature = "servers", not(any(faultline_loom, faultline_shuttle))))]
+pub mod pg_ledger;
+#[cfg(all(feature = "servers", not(any(faultline_loom, faultline_shuttle))))]
+pub mod prom;
+#[cfg(all(feature = "servers", not(any(faultline_loom, faultline_shuttle))))]
+pub mod redis_store;
 
 pub use buffer::{add_rows, aggregate, Overflow, Refused, SpendBuffer};
 pub use flusher::{direct_upsert, FlushError, FlushReport, Flusher};

@@ -71,6 +71,19 @@ pub trait QueueStore: Send + Sync + 'static {
     /// [`StoreError::Io`].
     fn lease_release(&self, token: u64) -> BoxFuture<Result<bool, StoreError>>;
 
+    /// Extends the lease granted with `token` to expire `ttl_ms` after
+    /// `now_ms`, only while it still holds that token (a lease that expired
+    /// and went to another is never extended). Returns whether it did.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`]; the lease is unchanged.
+    fn lease_renew(
+        &self,
+        token: u64,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<Result<bool, StoreError>>;
+
     /// The current lease, expired or not.
     ///
     /// # Errors
