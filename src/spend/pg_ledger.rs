@@ -181,6 +181,16 @@ impl PgLedger {
         self.pool.get().await.map_err(io)
     }
 
+    /// Checks that the server answers (`SELECT 1`).
+    ///
+    /// # Errors
+    /// [`LedgerError::Io`].
+    pub async fn ping(&self) -> Result<(), LedgerError> {
+        let c = self.client().await?;
+        c.simple_query("SELECT 1").await.map_err(io)?;
+        Ok(())
+    }
+
     /// Creates the schema and the tables if absent.
     ///
     /// # Errors
