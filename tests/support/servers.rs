@@ -305,7 +305,7 @@ pub fn spawn(fut: impl Future<Output = ()> + Send + 'static) -> TaskHandle {
     TokioScheduler.spawn("test", Box::pin(fut))
 }
 
-/// A ledger that announces each commit on stdout (`COMMIT <items>`) and
+/// A ledger that announces each commit on stdout (`@@READ-DONE <items>`) and
 /// waits `pause_ms` before it begins the transaction: the window in which
 /// a parent stops (SIGSTOP) or kills (SIGKILL) this flusher between
 /// reading the queue and committing. It holds no row lock then.
@@ -323,7 +323,7 @@ impl Ledger for AnnouncingLedger {
         let inner = self.inner.clone();
         let wait = self.clock.sleep(Duration::from_millis(self.pause_ms));
         Box::pin(async move {
-            say(&format!("COMMIT {} items, batch {:?}", batch.items.len(), batch.batch_id));
+            say(&format!("READ-DONE {} items, batch {:?}", batch.items.len(), batch.batch_id));
             wait.await;
             let out = inner.commit(batch).await;
             say(&format!("COMMITTED {out:?}"));
@@ -336,10 +336,11 @@ impl Ledger for AnnouncingLedger {
     }
 }
 
-/// Prints one line to stdout at once (a parent is reading it).
+/// Prints one line to stdout at once (a parent is reading it), starting
+/// with a newline and `@@` (the test harness may have printed half a line).
 pub fn say(line: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    let _ = writeln!(out, "\n@@{line}");
     let _ = out.flush();
 }
 
@@ -426,7 +427,7 @@ impl FlusherChild {
         self.child.id()
     }
 
-    /// Waits (at most `secs`) for a line starting with `prefix`.
+    /// Waits (at most `secs`) for a line `@@<prefix>...` (see [`say`]).
     ///
     /// # Panics
     /// When it does not come.
@@ -436,7 +437,7 @@ impl FlusherChild {
             match self.lines.recv_timeout(deadline) {
                 Ok(line) => {
                     self.seen.push(line.clone());
-                    if line.starts_with(prefix) {
+                    if line.starts_with(&format!("@@{prefix}")) {
                         return line;
                     }
                 }
@@ -447,6 +448,17 @@ impl FlusherChild {
                 ),
             }
         }
+    }
+
+    /// The first line already read that starts with `prefix`.
+    ///
+    /// # Panics
+    /// When there is none.
+    pub fn wait_for_seen(&self, prefix: &str) -> String {
+        let found = self.seen.iter().find(|l| l.starts_with(&format!("@@{prefix}")));
+        found
+            .unwrap_or_else(|| panic!("child printed no {prefix:?}: {:?}", self.seen))
+            .clone()
     }
 
     /// Sends `signal` (`"STOP"`, `"CONT"`, `"KILL"`) to it.
