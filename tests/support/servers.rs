@@ -241,6 +241,8 @@ pub struct Setup {
     pub queue: String,
     /// Postgres' `deadlock_timeout` (`None`: the server's).
     pub deadlock_timeout_ms: Option<u64>,
+    /// The test-only flaw: refused pushes forget their aggregates.
+    pub forget_refused: bool,
 }
 
 impl Setup {
@@ -255,6 +257,7 @@ impl Setup {
             tag: tag.to_string(),
             queue: "spend_update_queue".into(),
             deadlock_timeout_ms: None,
+            forget_refused: false,
         }
     }
 }
@@ -289,7 +292,11 @@ pub async fn deploy_with(
             clock: DynArc::clone(&clock),
             metrics: Arc::clone(&metrics),
         };
-        instances.push(Arc::new(SpendInstance::new(cfg, id, 0, deps)));
+        let mut inst = SpendInstance::new(cfg, id, 0, deps);
+        if setup.forget_refused {
+            inst = inst.forgetting_refused_pushes();
+        }
+        instances.push(Arc::new(inst));
         stores.push(store);
     }
     Deployment {
