@@ -159,6 +159,19 @@ pub struct Increment {
 }
 
 impl Increment {
+    /// The same spend as a daily-activity increment of day `day` (days
+    /// since the Unix epoch): each row id carries the day
+    /// (`"sk-1@d20421"`), so the daily spend pipeline aggregates per key,
+    /// user and team *per day*.
+    pub fn on_day(&self, day: u64) -> Increment {
+        Increment {
+            api_key: format!("{}@d{day}", self.api_key),
+            user: format!("{}@d{day}", self.user),
+            team: format!("{}@d{day}", self.team),
+            amount: self.amount,
+        }
+    }
+
     /// The three rows this increment adds to.
     pub fn row_keys(&self) -> [RowKey; 3] {
         [

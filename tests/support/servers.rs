@@ -237,6 +237,9 @@ pub struct Setup {
     pub pg_connections: usize,
     /// Key and table tag of this deployment inside the run's environment.
     pub tag: String,
+    /// Table tag when it differs from `tag` (the daily pipeline shares the
+    /// Redis prefix, and so the lock, but has its own tables).
+    pub pg_tag: Option<String>,
     /// Queue name.
     pub queue: String,
     /// Postgres' `deadlock_timeout` (`None`: the server's).
@@ -255,6 +258,7 @@ impl Setup {
             redis_connections: 4,
             pg_connections: 16,
             tag: tag.to_string(),
+            pg_tag: None,
             queue: "spend_update_queue".into(),
             deadlock_timeout_ms: None,
             forget_refused: false,
@@ -273,7 +277,8 @@ pub async fn deploy_with(
     setup: &Setup,
     wrap: impl Fn(PgLedger) -> DynArc<dyn Ledger>,
 ) -> Deployment {
-    let mut pg = env.pg_config(&setup.tag, setup.pg_connections);
+    let pg_tag = setup.pg_tag.as_deref().unwrap_or(&setup.tag);
+    let mut pg = env.pg_config(pg_tag, setup.pg_connections);
     pg.deadlock_timeout_ms = setup.deadlock_timeout_ms;
     let ledger = PgLedger::new(pg).expect("a Postgres config");
     ledger.create_tables().await.expect("create the tables");
