@@ -1,7 +1,9 @@
 //! The teeth table: one row per historical bug (a buggy variant that names
 //! its [`Bug`]), one column per checker: the simulator under the random and
 //! the PCT policy (from this exploration), loom, shuttle and the fuzzer
-//! (from the records their tests left, see [`crate::checks`]), and whether
+//! (from the records their tests left, see [`crate::checks`]), the real
+//! servers (`real`: the `servers_spend_*` tests' verdicts on Redis and
+//! Postgres, recorded the same way; the spend rows only), and whether
 //! the scenario's correct variants held.
 
 use crate::checks::{cell, Checks};
@@ -10,7 +12,7 @@ use crate::scenario::Bug;
 use std::fmt::Write as _;
 
 /// The checkers whose results come from recorded test runs.
-pub const RECORDED_CHECKERS: [&str; 3] = ["loom", "shuttle", "fuzz"];
+pub const RECORDED_CHECKERS: [&str; 4] = ["loom", "shuttle", "fuzz", "real"];
 
 /// One bug's row.
 #[derive(Clone, Debug)]
@@ -25,8 +27,8 @@ pub struct TeethRow {
     pub random: String,
     /// Simulator, PCT.
     pub pct: String,
-    /// loom, shuttle, fuzz.
-    pub recorded: [String; 3],
+    /// loom, shuttle, fuzz, real servers.
+    pub recorded: [String; 4],
     /// The correct variants of the same scenario.
     pub fixed: String,
     /// Whether the simulator caught it.
@@ -72,7 +74,7 @@ fn fixed_cell(rows: &[Row], scenario: &str) -> String {
     format!("{} {verb} ({runs} runs)", names.join(" + "))
 }
 
-const HEADERS: [&str; 8] = [
+const HEADERS: [&str; 9] = [
     "bug",
     "variant",
     "sim random",
@@ -80,10 +82,11 @@ const HEADERS: [&str; 8] = [
     "loom",
     "shuttle",
     "fuzz",
+    "real",
     "fixed",
 ];
 
-fn cells(t: &TeethRow) -> [String; 8] {
+fn cells(t: &TeethRow) -> [String; 9] {
     [
         t.bug.key.to_string(),
         format!("{} {}", t.scenario, t.variant),
@@ -92,13 +95,14 @@ fn cells(t: &TeethRow) -> [String; 8] {
         t.recorded[0].clone(),
         t.recorded[1].clone(),
         t.recorded[2].clone(),
+        t.recorded[3].clone(),
         t.fixed.clone(),
     ]
 }
 
 /// The table as aligned text for a terminal.
 pub fn render_text(rows: &[TeethRow]) -> String {
-    let all: Vec<[String; 8]> = rows.iter().map(cells).collect();
+    let all: Vec<[String; 9]> = rows.iter().map(cells).collect();
     let mut widths = HEADERS.map(str::len);
     for r in &all {
         for (w, c) in widths.iter_mut().zip(r) {

@@ -13,7 +13,7 @@
 //! * **Documented** ([`Variant::Documented`]): queue + lease lock +
 //!   read-all / aggregate / commit / delete, with no fencing, no
 //!   idempotency and no in-flight list. A lease that expires during a pause
-//!   (or under clock skew) lets two flushers commit the same items; a crash
+//!   (or a stall) lets two flushers commit the same items; a crash
 //!   between the commit and the delete counts them twice.
 //! * **Documented, popping** ([`Variant::DocumentedPop`]): the same, but
 //!   the read pops the items (`LPOP count`): a crash between the read and
@@ -23,10 +23,12 @@
 //!   skipped), and a reliable drain (items moved atomically to an in-flight
 //!   list, removed only after the commit, recovered after a crash).
 //!
-//! The lease's time to live is judged on the *acquiring instance's* clock:
-//! the store records `now + ttl` from the taker's clock and compares it with
-//! the next taker's `now`. A pause longer than the TTL, or a node whose
-//! clock runs ahead, therefore lets a second flusher in while the first is
+//! The lease's time to live is judged on the *store's* clock, as Redis
+//! judges `SET .. NX PX` on the server's (checked against a real Redis by
+//! `tests/servers_spend_lease.rs`; the model judged it on the acquiring
+//! instance's clock before, which let clock skew alone hand a held lease
+//! to a second flusher, something Redis never does). A pause or a stall
+//! longer than the TTL still lets a second flusher in while the first is
 //! still at work; only the fixed variant stays exactly-once when that
 //! happens.
 //!
@@ -88,7 +90,8 @@ pub struct SpendDeps {
     pub ledger: DynArc<dyn Ledger>,
     /// This instance's connections to `store`.
     pub pool: Arc<ConnPool>,
-    /// This instance's clock (lease times are judged on it).
+    /// This instance's clock (it dates leases; their expiry is the
+    /// store's).
     pub clock: DynArc<dyn Clock>,
     /// The deployment's metrics.
     pub metrics: Arc<Metrics>,
@@ -244,7 +247,7 @@ impl Variant {
 pub struct SpendConfig {
     /// Which variant (required: no default).
     pub variant: Variant,
-    /// Lease time to live, on the acquiring node's clock. Default 1,000 ms.
+    /// Lease time to live, on the store's clock. Default 1,000 ms.
     pub lease_ttl_ms: u64,
     /// Queue items drained into one batch at most. Default 1,000.
     pub batch_items_max: usize,

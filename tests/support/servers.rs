@@ -19,6 +19,7 @@ use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
 /// How to get servers when they are missing.
@@ -96,17 +97,24 @@ impl Env {
     /// # Panics
     /// When the servers are missing and `FAULTLINE_REQUIRE_SERVERS=1` (CI).
     pub fn new(group: &str) -> Option<Env> {
+        static PROBED: OnceLock<Result<(), String>> = OnceLock::new();
+        static SKIP_LINE: Once = Once::new();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a tokio runtime");
-        if let Err(why) = rt.block_on(servers_up()) {
+        if let Err(why) = PROBED.get_or_init(|| rt.block_on(servers_up())) {
             let required = std::env::var("FAULTLINE_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
             assert!(
                 !required,
                 "{group}: FAULTLINE_REQUIRE_SERVERS=1 but {why}; {START_HINT}"
             );
-            println!("SKIPPED: {group}: {why}; {START_HINT}");
+            // Straight to stderr, past the test harness's output capture:
+            // the one line a user sees for this group.
+            SKIP_LINE.call_once(|| {
+                let line = format!("SKIPPED: {group}: {why}; {START_HINT}\n");
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            });
             return None;
         }
         let name = unique(group);

@@ -1,7 +1,9 @@
 //! `spend-flush`: buffered spend updates from many proxy instances, one
 //! lease-holding flusher at a time, exactly-once totals.
 //!
-//! A dozen instances (simulator nodes, each with its own skewed clock)
+//! A dozen instances (simulator nodes, each with its own skewed clock; the
+//! lease's expiry is judged on the store's clock, as Redis judges it, so
+//! skew alone never hands a held lease over)
 //! record spend increments (per key, user and team; amounts include zero
 //! and values near `u64::MAX`) in memory, push their aggregates to the
 //! shared queue every few hundred ms through a bounded connection pool,
