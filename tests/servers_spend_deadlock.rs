@@ -8,9 +8,9 @@
 //! Each run counts; the verdict lines say how often over `RUNS` runs.
 #![cfg(all(feature = "servers", not(any(faultline_loom, faultline_shuttle))))]
 
-mod support;
 #[path = "support/servers.rs"]
 mod servers;
+mod support;
 
 use faultline::spend::{
     FlushError, Increment, Ledger, LedgerError, PushError, QueueStore, SpendInstance, Variant,
@@ -130,7 +130,9 @@ fn pre_fix_instances_upserting_directly_deadlock_on_postgres() {
     for run in 0..RUNS {
         let victims = servers::run(&rt, RUN_SECS, "pre-fix run", direct_run(&env, run));
         assert!(
-            victims.iter().all(|m| m.contains("40P01") && m.contains("deadlock detected")),
+            victims
+                .iter()
+                .all(|m| m.contains("40P01") && m.contains("deadlock detected")),
             "{victims:?}"
         );
         victims_total += victims.len();

@@ -7,9 +7,9 @@
 //! lease expired) recovers and commits them exactly once.
 #![cfg(all(feature = "servers", not(any(faultline_loom, faultline_shuttle))))]
 
-mod support;
 #[path = "support/servers.rs"]
 mod servers;
+mod support;
 
 use faultline::spend::{Ledger, QueueStore, Rows, Variant};
 use servers::{deploy, exactly_once, run, runtime, Env, FlusherChild, Setup, Verdict};
@@ -55,13 +55,20 @@ fn kill_and_recover(
     child.wait_for("READ-DONE", 30);
     child.signal("KILL");
     let status = child.wait_exit(30);
-    assert!(!status.success(), "the child was not killed: {:?}", child.seen);
+    assert!(
+        !status.success(),
+        "the child was not killed: {:?}",
+        child.seen
+    );
     let store = &d.stores[0];
     let left = run(rt, 30, "queue", store.queue_len()).unwrap();
     assert_eq!(left, 0, "precondition: the dead flusher took every item");
     run(rt, 30, "recovery", async {
         tokio::time::sleep(Duration::from_millis(TTL_MS + 200)).await;
-        let r = d.instances[1].flush().await.expect("the next flusher flushed");
+        let r = d.instances[1]
+            .flush()
+            .await
+            .expect("the next flusher flushed");
         assert!(r.token.is_some(), "precondition: the dead lease expired");
         println!("{} run {run_no}: next flusher {r:?}", variant.name());
     });

@@ -7,15 +7,13 @@
 //! caught by the same checks.
 #![cfg(all(feature = "servers", not(any(faultline_loom, faultline_shuttle))))]
 
-mod support;
 #[path = "support/servers.rs"]
 mod servers;
+mod support;
 
 use faultline::spend::pg_ledger::PgLedger;
 use faultline::spend::prom::{serve, Pipeline, SpendExporter};
-use faultline::spend::{
-    Batch, CommitOutcome, Ledger, LedgerError, Rows, Variant,
-};
+use faultline::spend::{Batch, CommitOutcome, Ledger, LedgerError, Rows, Variant};
 use faultline::sync::{Arc, DynArc};
 use faultline::BoxFuture;
 use servers::{deploy, deploy_with, run, runtime, spawn, Env, Setup};
@@ -132,14 +130,26 @@ async fn scraped_run(env: &Env, tag: &str, stale: bool) -> Result<(), String> {
     if stale {
         exporter = exporter.without_redis_refresh();
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let _server = spawn(async move {
         let _ = serve(listener, Arc::new(exporter), SCRAPES_MAX).await;
     });
 
     let s = scrape(addr).await;
-    expect(&s, "before", &[(MEM, 0.0), (MEM_DAILY, 0.0), (REDIS, 0.0), (REDIS_DAILY, 0.0), (NOBODY, 0.0)])?;
+    expect(
+        &s,
+        "before",
+        &[
+            (MEM, 0.0),
+            (MEM_DAILY, 0.0),
+            (REDIS, 0.0),
+            (REDIS_DAILY, 0.0),
+            (NOBODY, 0.0),
+        ],
+    )?;
     for (s_inst, d_inst) in spend.instances.iter().zip(&daily.instances) {
         for n in 0..REQUESTS {
             let inc = servers::increment(n, 10 + n);
@@ -156,7 +166,11 @@ async fn scraped_run(env: &Env, tag: &str, stale: bool) -> Result<(), String> {
     }
     let n = f64::from(INSTANCES);
     let s = scrape(addr).await;
-    expect(&s, "pushed", &[(MEM, 0.0), (MEM_DAILY, 0.0), (REDIS, n), (REDIS_DAILY, n)])?;
+    expect(
+        &s,
+        "pushed",
+        &[(MEM, 0.0), (MEM_DAILY, 0.0), (REDIS, n), (REDIS_DAILY, n)],
+    )?;
     let flusher = Arc::clone(&spend.instances[0]);
     let flush = spawn(async move {
         flusher.flush().await.expect("flushed");
@@ -167,8 +181,20 @@ async fn scraped_run(env: &Env, tag: &str, stale: bool) -> Result<(), String> {
     gate.add_permits(1);
     flush.await.expect("flush task");
     let s = scrape(addr).await;
-    expect(&s, "flushed", &[(NOBODY, 0.0), (REDIS, 0.0), (REDIS_DAILY, n), (FLUSHES, 1.0)])?;
-    daily.instances[1].flush().await.map_err(|e| e.to_string())?;
+    expect(
+        &s,
+        "flushed",
+        &[
+            (NOBODY, 0.0),
+            (REDIS, 0.0),
+            (REDIS_DAILY, n),
+            (FLUSHES, 1.0),
+        ],
+    )?;
+    daily.instances[1]
+        .flush()
+        .await
+        .map_err(|e| e.to_string())?;
     let s = scrape(addr).await;
     expect(&s, "daily flushed", &[(REDIS_DAILY, 0.0), (NOBODY, 0.0)])?;
     Ok(())

@@ -8,9 +8,9 @@
 //! the first one's commit is fenced off, the totals stay exact.
 #![cfg(all(feature = "servers", not(any(faultline_loom, faultline_shuttle))))]
 
-mod support;
 #[path = "support/servers.rs"]
 mod servers;
+mod support;
 
 use faultline::spend::{FlushReport, Ledger, Rows, Variant};
 use servers::{deploy, exactly_once, run, runtime, Env, FlusherChild, Setup, Verdict};

@@ -9,9 +9,9 @@
 //! exhausted: what the simulator's spend-flush scenario says too.
 #![cfg(all(feature = "servers", not(any(faultline_loom, faultline_shuttle))))]
 
-mod support;
 #[path = "support/servers.rs"]
 mod servers;
+mod support;
 
 use faultline::clock::{Clock, TokioClock};
 use faultline::spend::{
@@ -102,7 +102,11 @@ async fn loaded(d: &Deployment) -> (Vec<Increment>, u64, Option<String>) {
     }
     drain(d).await;
     let refusals = seen.refusals.load(Ordering::Relaxed);
-    (recorded.with(std::mem::take), refusals, seen.first.with(Option::take))
+    (
+        recorded.with(std::mem::take),
+        refusals,
+        seen.first.with(Option::take),
+    )
 }
 
 /// Pushes what every instance still holds and flushes until the queue and
@@ -124,8 +128,14 @@ async fn drain(d: &Deployment) {
             return;
         }
         // A lease whose release was refused stays until its TTL.
-        if d.instances[0].flush().await.is_ok_and(|r| r.token.is_none()) {
-            TokioClock::new().sleep(Duration::from_millis(DRAIN_WAIT_MS)).await;
+        if d.instances[0]
+            .flush()
+            .await
+            .is_ok_and(|r| r.token.is_none())
+        {
+            TokioClock::new()
+                .sleep(Duration::from_millis(DRAIN_WAIT_MS))
+                .await;
         }
     }
     panic!("not drained after {DRAIN_TRIES_MAX} flushes");
@@ -166,7 +176,9 @@ fn a_one_connection_pool_refuses_and_the_fixed_path_loses_nothing_and_counts_the
     );
     assert!(refusals > 0, "a one-connection pool was never exhausted");
     assert!(
-        first.as_deref().is_some_and(|m| m.contains("no connection available")),
+        first
+            .as_deref()
+            .is_some_and(|m| m.contains("no connection available")),
         "{first:?}"
     );
     assert!(

@@ -143,7 +143,8 @@ impl SpendInstance {
                 d.pool.run(&d.metrics, push).await.map_err(PushError::Store)
             }
         };
-        pending.applied = r.is_ok() || (self.forget_refused && matches!(r, Err(PushError::Store(_))));
+        pending.applied =
+            r.is_ok() || (self.forget_refused && matches!(r, Err(PushError::Store(_))));
         drop(pending);
         r.map(|()| {
             Metrics::inc(&d.metrics.spend_update_pushes_total);

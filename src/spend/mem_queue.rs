@@ -217,7 +217,11 @@ impl QueueStore for MemQueueStore {
         let clock = DynArc::clone(&self.clock);
         let callers_clock = self.callers_clock;
         self.op(move |s| {
-            let now_ms = if callers_clock { now_ms } else { clock.now_ms() };
+            let now_ms = if callers_clock {
+                now_ms
+            } else {
+                clock.now_ms()
+            };
             match s.lease.as_mut() {
                 Some(l) if l.token == token && l.expires_ms > now_ms => {
                     l.expires_ms = now_ms.saturating_add(ttl_ms);

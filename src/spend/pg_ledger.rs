@@ -136,7 +136,9 @@ impl PgLedger {
     /// [`LedgerError::Io`] when the URL or the schema name is invalid.
     pub fn new(cfg: PgConfig) -> Result<Self, LedgerError> {
         let valid = |s: &str| {
-            s.len() <= 63 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            s.len() <= 63
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         };
         if cfg.schema.is_empty() || !valid(&cfg.schema) || !valid(&cfg.prefix) {
             return Err(io(format!("invalid schema or prefix: {cfg:?}")));
@@ -257,7 +259,10 @@ impl PgLedger {
                 "SELECT token::text FROM {} WHERE id = 0 FOR UPDATE",
                 self.table("spend_fence")
             );
-            let row = tx.query_one(&sql, &[]).await.map_err(|e| classify(&e, None))?;
+            let row = tx
+                .query_one(&sql, &[])
+                .await
+                .map_err(|e| classify(&e, None))?;
             let fence: u64 = row.get::<_, String>(0).parse().map_err(io)?;
             if token < fence {
                 return Err(LedgerError::Fenced { token, fence });
@@ -273,7 +278,10 @@ impl PgLedger {
             let fence = batch.fence.map(|f| f.to_string());
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
                 [&b.to_string(), &batch.owner, &fence];
-            let n = tx.execute(&sql, &params).await.map_err(|e| classify(&e, None))?;
+            let n = tx
+                .execute(&sql, &params)
+                .await
+                .map_err(|e| classify(&e, None))?;
             if n == 0 {
                 tx.rollback().await.map_err(io)?;
                 return Ok(CommitOutcome::Duplicate);
@@ -308,7 +316,10 @@ impl PgLedger {
 
     async fn read_totals(self) -> Result<Rows, LedgerError> {
         let c = self.client().await?;
-        let sql = format!("SELECT entity, id, total::text FROM {}", self.table("spend"));
+        let sql = format!(
+            "SELECT entity, id, total::text FROM {}",
+            self.table("spend")
+        );
         let mut out = Rows::new();
         for r in c.query(&sql, &[]).await.map_err(io)? {
             let entity: String = r.get(0);

@@ -54,7 +54,9 @@ pub struct SpendExporter {
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).expect("a valid metric name");
-    registry.register(Box::new(g.clone())).expect("registered once");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("registered once");
     g
 }
 
@@ -75,19 +77,34 @@ impl SpendExporter {
         .expect("a valid metric");
         registry.register(Box::new(lock.clone())).expect("once");
         let in_memory = [
-            gauge(&registry, "litellm_in_memory_spend_update_queue_size",
-                "In-memory aggregate spend values for keys, users, teams."),
-            gauge(&registry, "litellm_in_memory_daily_spend_update_queue_size",
-                "Items in the in-memory daily spend update queue."),
+            gauge(
+                &registry,
+                "litellm_in_memory_spend_update_queue_size",
+                "In-memory aggregate spend values for keys, users, teams.",
+            ),
+            gauge(
+                &registry,
+                "litellm_in_memory_daily_spend_update_queue_size",
+                "Items in the in-memory daily spend update queue.",
+            ),
         ];
         let redis = [
-            gauge(&registry, "litellm_redis_spend_update_queue_size",
-                "Redis aggregate spend values for keys, users, teams."),
-            gauge(&registry, "litellm_redis_daily_spend_update_queue_size",
-                "Items in the Redis daily spend update queue."),
+            gauge(
+                &registry,
+                "litellm_redis_spend_update_queue_size",
+                "Redis aggregate spend values for keys, users, teams.",
+            ),
+            gauge(
+                &registry,
+                "litellm_redis_daily_spend_update_queue_size",
+                "Items in the Redis daily spend update queue.",
+            ),
         ];
         let counters = IntCounterVec::new(
-            Opts::new("faultline_spend_events_total", "Spend service events by kind."),
+            Opts::new(
+                "faultline_spend_events_total",
+                "Spend service events by kind.",
+            ),
             &["event", "queue"],
         )
         .expect("a valid metric");
@@ -191,7 +208,10 @@ pub async fn serve(
         }
         let (status, body) = match exporter.refresh().await {
             Ok(()) => ("200 OK", exporter.render()),
-            Err(e) => ("500 Internal Server Error", format!("# refresh failed: {e}\n")),
+            Err(e) => (
+                "500 Internal Server Error",
+                format!("# refresh failed: {e}\n"),
+            ),
         };
         let head = format!(
             "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

@@ -161,9 +161,7 @@ impl RedisQueueStore {
         p.timeouts.create = Some(Duration::from_millis(cfg.op_timeout_ms));
         p.timeouts.recycle = Some(Duration::from_millis(cfg.op_timeout_ms));
         pool_cfg.pool = Some(p);
-        let pool = pool_cfg
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(io)?;
+        let pool = pool_cfg.create_pool(Some(Runtime::Tokio1)).map_err(io)?;
         Ok(RedisQueueStore { pool, cfg })
     }
 

@@ -44,7 +44,9 @@ pub fn run<F: Future>(rt: &tokio::runtime::Runtime, secs: u64, what: &str, fut: 
     rt.block_on(async {
         match tokio::time::timeout(Duration::from_secs(secs), fut).await {
             Ok(out) => out,
-            Err(_) => panic!("{what}: timed out after {secs} s (a bug shows as a failure, not a hang)"),
+            Err(_) => {
+                panic!("{what}: timed out after {secs} s (a bug shows as a failure, not a hang)")
+            }
         }
     })
 }
@@ -64,7 +66,12 @@ async fn servers_up() -> Result<(), String> {
     use faultline::spend::QueueStore;
     match tokio::time::timeout(limit, store.queue_len()).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => return Err(format!("Redis at {} is not reachable ({e})", store.config().url)),
+        Ok(Err(e)) => {
+            return Err(format!(
+                "Redis at {} is not reachable ({e})",
+                store.config().url
+            ))
+        }
         Err(_) => return Err(format!("Redis at {} did not answer", store.config().url)),
     }
     let pg = PgLedger::new(PgConfig::new()).map_err(|e| e.to_string())?;
@@ -85,7 +92,13 @@ fn unique(group: &str) -> String {
         .map_or(0, |d| d.subsec_nanos());
     let tag: String = group
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("fl_{tag}_{}_{ns}", std::process::id())
 }
@@ -123,7 +136,8 @@ impl Env {
             schema: name,
             owner: true,
         };
-        rt.block_on(env.pg("", 1).create_tables()).expect("create the schema");
+        rt.block_on(env.pg("", 1).create_tables())
+            .expect("create the schema");
         Some(env)
     }
 
@@ -343,7 +357,11 @@ impl Ledger for AnnouncingLedger {
         let inner = self.inner.clone();
         let wait = self.clock.sleep(Duration::from_millis(self.pause_ms));
         Box::pin(async move {
-            say(&format!("READ-DONE {} items, batch {:?}", batch.items.len(), batch.batch_id));
+            say(&format!(
+                "READ-DONE {} items, batch {:?}",
+                batch.items.len(),
+                batch.batch_id
+            ));
             wait.await;
             let out = inner.commit(batch).await;
             say(&format!("COMMITTED {out:?}"));
@@ -414,14 +432,20 @@ impl FlusherChild {
     pub fn start(name: &str, env: &Env, setup: &Setup, pause_ms: u64) -> FlusherChild {
         let exe = std::env::current_exe().expect("test binary path");
         let mut cmd = Command::new(exe);
-        cmd.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-            .envs(env.child_vars())
-            .env(CHILD_VARIANT, setup.variant.name())
-            .env(CHILD_TAG, &setup.tag)
-            .env(CHILD_TTL_MS, setup.ttl_ms.to_string())
-            .env(CHILD_PAUSE_MS, pause_ms.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .envs(env.child_vars())
+        .env(CHILD_VARIANT, setup.variant.name())
+        .env(CHILD_TAG, &setup.tag)
+        .env(CHILD_TTL_MS, setup.ttl_ms.to_string())
+        .env(CHILD_PAUSE_MS, pause_ms.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn the flusher child");
         let out = child.stdout.take().expect("piped stdout");
         let (tx, lines) = channel();
@@ -475,7 +499,10 @@ impl FlusherChild {
     /// # Panics
     /// When there is none.
     pub fn wait_for_seen(&self, prefix: &str) -> String {
-        let found = self.seen.iter().find(|l| l.starts_with(&format!("@@{prefix}")));
+        let found = self
+            .seen
+            .iter()
+            .find(|l| l.starts_with(&format!("@@{prefix}")));
         found
             .unwrap_or_else(|| panic!("child printed no {prefix:?}: {:?}", self.seen))
             .clone()
@@ -504,7 +531,11 @@ impl FlusherChild {
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
-        panic!("child {} did not exit within {secs} s; saw {:?}", self.pid(), self.seen);
+        panic!(
+            "child {} did not exit within {secs} s; saw {:?}",
+            self.pid(),
+            self.seen
+        );
     }
 }
 
