@@ -32,6 +32,7 @@
 
 use super::ledger::{Batch, CommitOutcome, Ledger, LedgerError};
 use super::{Entity, RowKey, Rows};
+use crate::sync::DynArc;
 use crate::BoxFuture;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use std::time::Duration;
@@ -122,11 +123,18 @@ fn classify(e: &tokio_postgres::Error, row: Option<&RowKey>) -> LedgerError {
     }
 }
 
+/// A hook awaited inside a commit's transaction once the fence is checked
+/// and the batch id recorded, before the first row (test seam: a commit
+/// parked there while another runs).
+pub type AfterFence = DynArc<dyn Fn() -> BoxFuture<()> + Send + Sync>;
+
 /// The spend ledger on Postgres; clones share the pool.
 #[derive(Clone)]
 pub struct PgLedger {
     pool: Pool,
     cfg: PgConfig,
+    after_fence: Option<AfterFence>,
+    fence_lock: bool,
 }
 
 impl PgLedger {
@@ -167,7 +175,30 @@ impl PgLedger {
             .create_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(io)?;
-        Ok(PgLedger { pool, cfg })
+        Ok(PgLedger {
+            pool,
+            cfg,
+            after_fence: None,
+            fence_lock: true,
+        })
+    }
+
+    /// Test seam: awaits `hook` inside every commit after the fence check.
+    /// Never use outside tests.
+    #[doc(hidden)]
+    pub fn with_after_fence_hook(mut self, hook: AfterFence) -> Self {
+        self.after_fence = Some(hook);
+        self
+    }
+
+    /// Test-only flaw: the fence is read without locking its row, so an
+    /// older flusher that read it before a newer one committed still
+    /// commits after it. The fencing check must see the difference. Never
+    /// use outside tests.
+    #[doc(hidden)]
+    pub fn without_fence_lock(mut self) -> Self {
+        self.fence_lock = false;
+        self
     }
 
     /// Its settings.
@@ -255,8 +286,9 @@ impl PgLedger {
         let tx = client.transaction().await.map_err(io)?;
         // Every early return drops `tx`: tokio-postgres sends ROLLBACK.
         if let Some(token) = batch.fence {
+            let lock = if self.fence_lock { " FOR UPDATE" } else { "" };
             let sql = format!(
-                "SELECT token::text FROM {} WHERE id = 0 FOR UPDATE",
+                "SELECT token::text FROM {} WHERE id = 0{lock}",
                 self.table("spend_fence")
             );
             let row = tx
@@ -286,6 +318,9 @@ impl PgLedger {
                 tx.rollback().await.map_err(io)?;
                 return Ok(CommitOutcome::Duplicate);
             }
+        }
+        if let Some(hook) = &self.after_fence {
+            hook().await;
         }
         let spend = self.table("spend");
         let upsert = tx
