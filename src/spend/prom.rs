@@ -122,8 +122,8 @@ impl SpendExporter {
         }
     }
 
-    /// Test-only flaw: [`SpendExporter::refresh`] never reads Redis (the
-    /// Redis gauges and the lock holder stay as first read). The scrape
+    /// Test-only flaw: [`SpendExporter::refresh`] reads Redis only the
+    /// first time (the Redis gauges and the lock holder stay as then). The scrape
     /// test must see the difference. Never use outside tests.
     #[doc(hidden)]
     pub fn without_redis_refresh(mut self) -> Self {

@@ -602,6 +602,15 @@ impl Verdict {
 /// API (commit, configuration, oracle) lands, write it through that here.
 pub fn record_verdict(v: &Verdict) {
     crate::support::record("real", v.bug, v.value(), v.runs as usize);
+    // A verdict replaces its opposite from an earlier run.
+    let opposite = match v.value() {
+        "caught" => "missed",
+        "missed" => "caught",
+        "holds" => "fails",
+        _ => "holds",
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/faultline/checks");
+    let _ = std::fs::remove_file(dir.join(format!("real--{}--{opposite}.json", v.bug)));
 }
 
 /// Entity names for messages.
