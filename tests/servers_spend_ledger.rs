@@ -114,8 +114,7 @@ async fn fence_race(env: &Env, tag: &str, flawed: bool) -> Vec<u64> {
     gate.add_permits(1);
     older.await.expect("older commit");
     newer.await.expect("newer commit");
-    let order = applied.with(std::mem::take);
-    order
+    applied.with(std::mem::take)
 }
 
 /// The fencing oracle: no token is applied after a newer one was.
