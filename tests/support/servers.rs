@@ -136,8 +136,15 @@ impl Env {
             schema: name,
             owner: true,
         };
-        rt.block_on(env.pg("", 1).create_tables())
-            .expect("create the schema");
+        let created = rt.block_on(async {
+            let limit = Duration::from_secs(30);
+            tokio::time::timeout(limit, env.pg("", 1).create_tables()).await
+        });
+        assert!(
+            matches!(created, Ok(Ok(()))),
+            "{group}: creating schema {} failed: {created:?}",
+            env.schema
+        );
         Some(env)
     }
 
