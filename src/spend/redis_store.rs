@@ -13,6 +13,11 @@
 //!   (`<queue>:inflight:<batch>`) plus a sorted set indexing them; a Lua
 //!   script moves up to `max` items from the queue into a batch's list
 //!   atomically (what `LMOVE` does for one item).
+//! * Standalone Redis: the in-flight scripts build list names from their
+//!   arguments, so a Redis Cluster would need hash tags in the prefix.
+//! * An operation that times out or loses its connection may still have
+//!   been applied (as with any Redis client): a push then counts twice,
+//!   a lease grant waits out its TTL.
 //! * Connections come from a `deadpool-redis` pool of `max_connections`
 //!   taken **without waiting**: when every connection is in use the
 //!   operation fails at once with [`StoreError::NoConnection`] ("no
@@ -57,6 +62,9 @@ pub struct RedisConfig {
     /// error, not a hang). Default 5,000 ms.
     pub op_timeout_ms: u64,
 }
+
+/// `SCAN` rounds of [`RedisQueueStore::delete_prefix`] at most.
+pub const SCAN_ROUNDS_MAX: usize = 10_000;
 
 /// The local server every project machine runs.
 pub const REDIS_URL_DEFAULT: &str = "redis://127.0.0.1:6379/";
@@ -231,18 +239,35 @@ impl RedisQueueStore {
         })
     }
 
-    /// Deletes every key under this store's prefix (test cleanup).
+    /// Deletes every key under this store's prefix (test cleanup), found
+    /// with `SCAN` (never the blocking `KEYS`), at most [`SCAN_ROUNDS_MAX`]
+    /// rounds of 1,000.
     ///
     /// # Errors
     /// [`StoreError`].
     pub fn delete_prefix(&self) -> BoxFuture<Result<usize, StoreError>> {
         let pattern = format!("{}*", self.cfg.prefix);
         self.op(move |mut c, _| async move {
-            let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query_async(&mut c).await?;
-            if keys.is_empty() {
-                return Ok(0);
+            let (mut cursor, mut deleted) = (0_u64, 0_usize);
+            for _ in 0..SCAN_ROUNDS_MAX {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1_000)
+                    .query_async(&mut c)
+                    .await?;
+                if !keys.is_empty() {
+                    let n: usize = redis::cmd("DEL").arg(&keys).query_async(&mut c).await?;
+                    deleted += n;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            redis::cmd("DEL").arg(&keys).query_async(&mut c).await
+            Ok(deleted)
         })
     }
 
