@@ -5,7 +5,7 @@
 //!
 //! Fault names (each failure message counts them):
 //! * [`DOUBLE_FLUSH`]: two flushers held the lease at once (it expired
-//!   during a pause, a stall or under clock skew) and both committed the
+//!   during a pause or a stall) and both committed the
 //!   item;
 //! * [`CRASH_AFTER_COMMIT`]: the flusher committed the item and died (or
 //!   failed) before deleting it; a later flusher committed it again;
