@@ -41,5 +41,13 @@ pub mod store;
 pub mod sync;
 pub mod trace_writer;
 
+#[cfg(not(any(faultline_loom, faultline_shuttle)))]
+pub use check::{check, Check, World};
+
+/// `#[faultline::test]`: an `async fn(world: World)` run over many seeds of
+/// the simulator as an ordinary `#[test]` (see [`check::Check`] for what
+/// it does, and the `faultline-macros` crate for its arguments).
+pub use faultline_macros::test;
+
 /// A boxed, sendable future: what the object-safe world traits return.
 pub type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'static>>;

@@ -118,6 +118,66 @@ impl std::fmt::Debug for TaskHandle {
     }
 }
 
+/// A handle to a spawned task that returns a value: awaiting it gives the
+/// task's output, or why it did not finish. Dropping it detaches the task.
+pub struct JoinHandle<T> {
+    task: TaskHandle,
+    slot: Arc<Mutex<Option<T>>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Requests cancellation of the task.
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+
+    /// Whether the task has finished.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match Pin::new(&mut self.task).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {
+                Poll::Ready(self.slot.with(Option::take).ok_or(JoinError::Cancelled))
+            }
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// Starts `fut` as a task named `name` on `sched` and returns a handle
+/// whose `await` gives its output (any scheduler: tokio, threads, the
+/// simulator).
+pub fn spawn_typed<T, F>(sched: &dyn Scheduler, name: &'static str, fut: F) -> JoinHandle<T>
+where
+    T: Send + 'static,
+    F: Future<Output = T> + Send + 'static,
+{
+    let slot = Arc::new(Mutex::new(None));
+    let out = Arc::clone(&slot);
+    let task = sched.spawn(
+        name,
+        Box::pin(async move {
+            let v = fut.await;
+            out.with(|o| *o = Some(v));
+        }),
+    );
+    JoinHandle { task, slot }
+}
+
 /// The production scheduler: tokio tasks and tokio's blocking pool.
 ///
 /// Must be used from inside a tokio runtime.

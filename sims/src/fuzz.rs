@@ -90,12 +90,14 @@ pub fn schedule_failure(
         run.outcome.trace_hash
     );
     let path = dir.join(name);
-    let written = replay_file_for(scenario, variant, &run).write(&path);
-    let shown = match written {
-        Ok(()) => path.clone(),
-        Err(e) => PathBuf::from(format!("(replay file not written: {e})")),
+    let written = replay_file_for(scenario, variant, &run)
+        .write(&path)
+        .map_err(|e| e.to_string());
+    let shown = match &written {
+        Ok(()) => Ok(path.as_path()),
+        Err(e) => crate::runner::not_written(&path, e),
     };
-    let report = crate::runner::failure_report(scenario.name(), variant, &run, &shown);
+    let report = crate::runner::failure_report(scenario.name(), variant, &run, shown);
     Some((path, report))
 }
 

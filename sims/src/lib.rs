@@ -15,18 +15,16 @@
 //! ```
 
 pub mod checks;
+pub use faultline::check::{policy, replay_file, seeds};
 pub mod cliff;
 pub mod explore;
 pub mod fuzz;
 pub mod plot;
-pub mod policy;
-pub mod replay_file;
 pub mod report;
 pub mod rerun;
 pub mod runner;
 pub mod scenario;
 pub mod scenarios;
-pub mod seeds;
 pub mod teeth;
 
 pub use replay_file::{parse_replay, ReplayFile, ReplayFileError};

@@ -158,6 +158,9 @@ struct ShrinkArgs {
     /// Candidate runs to try at most.
     #[arg(long, default_value_t = SHRINK_ATTEMPTS_DEFAULT)]
     attempts: usize,
+    /// Seconds to spend at most (the best found so far is kept).
+    #[arg(long, default_value_t = 60.0, value_parser = parse_budget)]
+    time_s: f64,
 }
 
 /// Prints a line to stdout; a closed pipe (`faultline ... | head`) is not
@@ -539,12 +542,21 @@ fn summary_line(spec: &SweepSpec<'_>, report: &SweepReport) -> String {
     )
 }
 
-/// Writes the failing run's replay file and prints how to reproduce it.
+/// Writes the failing run's replay file and prints how to reproduce it. A
+/// replay file that cannot be written is reported, and the failure still
+/// is: the exit code says an oracle failed.
 fn report_failure(scenario: &dyn Scenario, variant: &str, run: &SeedRun) -> CmdResult {
-    let path = runner::save_failure(scenario, variant, run).map_err(|e| e.to_string())?;
-    say!(
+    let path = runner::replay_path(scenario.name(), variant, run.seed, run.policy);
+    let written = runner::replay_file_for(scenario, variant, run)
+        .write(&path)
+        .map_err(|e| e.to_string());
+    let shown = match &written {
+        Ok(()) => Ok(path.as_path()),
+        Err(e) => runner::not_written(&path, e),
+    };
+    say_raw!(
         "{}",
-        runner::failure_report(scenario.name(), variant, run, &path)
+        runner::failure_report(scenario.name(), variant, run, shown)
     );
     Ok(ExitCode::from(EXIT_FAILED))
 }
@@ -597,7 +609,7 @@ fn shrunk_path(file: &Path) -> PathBuf {
 fn cmd_shrink(args: &ShrinkArgs) -> CmdResult {
     let file = read_replay(&args.file).map_err(|e| format!("{}: {e}", args.file.display()))?;
     let scenario = find(&file.scenario).map_err(|e| e.to_string())?;
-    let shrunk = rerun::shrink_file(scenario.as_ref(), &file, args.attempts)
+    let shrunk = rerun::shrink_file(scenario.as_ref(), &file, args.attempts, args.time_s)
         .map_err(|e: ShrinkError| e.to_string())?;
     let out = args.out.clone().unwrap_or_else(|| shrunk_path(&args.file));
     shrunk.write(&out).map_err(|e| e.to_string())?;

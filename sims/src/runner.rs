@@ -1,36 +1,58 @@
-//! Running seeds: one seed, or a sweep over a range (one shard of it),
-//! collecting runs, failures, the first failing run, speed and the digest
-//! of every trace hash. A failing run becomes a replay file and a report
-//! with the commands that reproduce it.
+//! Running seeds of a scenario's variant: the library's sweeps
+//! (`faultline::check::sweep`) over a [`ScenarioTarget`], the scenario's
+//! swarm fault plans, replay files and the CLI's failure report.
 
-use crate::replay_file::{FailureRecord, ReplayFile, ReplayFileError, SimParams, FORMAT_VERSION};
 use crate::scenario::{Bug, Scenario, ScenarioError};
-use crate::seeds::{SeedRange, Shard};
-use faultline::sim::{digest, FaultPlan, Outcome, SimConfig};
+use faultline::check::replay_file::{ReplayFile, ReplayFileError};
+use faultline::check::report::Written;
+use faultline::check::seeds::{SeedRange, Shard};
+use faultline::check::{self, Target, TargetId};
+use faultline::sim::{FaultPlan, Outcome, SimConfig};
 use std::path::{Path, PathBuf};
 
-pub use crate::policy::PolicySpec;
-
-/// Where failing runs' replay files go, relative to the current directory.
-pub const REPLAY_DIR: &str = "target/faultline/replays";
-
-/// Faults that struck, listed in a failure report at most.
-const FAULT_LINES_MAX: usize = 10;
+pub use faultline::check::sweep::SweepReport;
+pub use faultline::check::{PolicySpec, SeedRun};
 
 /// The git commit this binary was built from (short), or `"unknown"`.
 pub const COMMIT: &str = env!("FAULTLINE_COMMIT");
 
-/// One seed's run.
-#[derive(Clone, Debug)]
-pub struct SeedRun {
-    /// The seed.
-    pub seed: u64,
-    /// The policy it ran under.
-    pub policy: PolicySpec,
-    /// The configuration it ran with.
-    pub cfg: SimConfig,
-    /// What happened.
-    pub outcome: Outcome,
+/// A scenario's variant as a [`Target`]: what the library's sweeps, strict
+/// replay and shrinking run, exactly as they run a user's test body.
+#[derive(Clone, Copy)]
+pub struct ScenarioTarget<'a> {
+    scenario: &'a dyn Scenario,
+    variant: &'a str,
+}
+
+impl<'a> ScenarioTarget<'a> {
+    /// `variant` of `scenario`.
+    ///
+    /// # Errors
+    /// [`ScenarioError::UnknownVariant`] when the scenario lacks it.
+    pub fn new(scenario: &'a dyn Scenario, variant: &'a str) -> Result<Self, ScenarioError> {
+        scenario.check_variant(variant)?;
+        Ok(ScenarioTarget { scenario, variant })
+    }
+}
+
+impl Target for ScenarioTarget<'_> {
+    fn id(&self) -> TargetId {
+        TargetId {
+            name: self.scenario.name().to_string(),
+            variant: self.variant.to_string(),
+        }
+    }
+
+    fn config(&self, seed: u64, policy: PolicySpec) -> SimConfig {
+        config_for(self.scenario, self.variant, seed, policy)
+    }
+
+    fn run(&self, cfg: SimConfig) -> Outcome {
+        // The variant was checked when the target was made.
+        self.scenario
+            .run(self.variant, cfg)
+            .unwrap_or_else(|e| panic!("faultline: {e}"))
+    }
 }
 
 /// The swarm fault plan of `seed`: a subset of the scenario's fault kinds,
@@ -86,14 +108,8 @@ pub fn run_seed(
     seed: u64,
     policy: PolicySpec,
 ) -> Result<SeedRun, ScenarioError> {
-    let cfg = config_for(scenario, variant, seed, policy);
-    let outcome = scenario.run(variant, cfg.clone())?;
-    Ok(SeedRun {
-        seed,
-        policy,
-        cfg,
-        outcome,
-    })
+    let target = ScenarioTarget::new(scenario, variant)?;
+    Ok(check::sweep::run_seed(&target, seed, policy))
 }
 
 /// What a sweep runs.
@@ -109,52 +125,16 @@ pub struct SweepSpec<'a> {
     pub range: SeedRange,
     /// The shard of `range` this sweep runs.
     pub shard: Shard,
-    /// Stop at the first failure.
+    /// Stop at the first failure (of the hunted bug, when there is one).
     pub fail_fast: bool,
     /// Stop once this much wall time is spent, but only after `runs_min`
     /// runs; `None`: run every seed.
     pub time_budget_s: Option<f64>,
-    /// Runs made whatever the budget (so what a sweep finds does not depend
-    /// on the machine's speed). At least 1.
+    /// Runs made whatever the budget. At least 1.
     pub runs_min: u64,
     /// The bug being hunted, if any: only a failure of its own oracles is a
-    /// match (and stops a fail-fast sweep); other failures are counted
-    /// apart.
+    /// match; other failures are counted apart.
     pub bug: Option<Bug>,
-}
-
-/// What a sweep found.
-#[derive(Clone, Debug)]
-pub struct SweepReport {
-    /// Runs made.
-    pub runs: u64,
-    /// Runs that failed.
-    pub failures: u64,
-    /// The first failing run (lowest seed).
-    pub first_failure: Option<SeedRun>,
-    /// Runs that failed through the hunted bug's own oracles (every failure
-    /// when no bug is hunted).
-    pub matched: u64,
-    /// The first of them.
-    pub first_match: Option<SeedRun>,
-    /// The first failure through another oracle (only when a bug is
-    /// hunted).
-    pub first_other: Option<SeedRun>,
-    /// `digest` of every run's trace hash, in seed order.
-    pub digest: u64,
-    /// Wall time the sweep took, seconds.
-    pub elapsed_s: f64,
-}
-
-impl SweepReport {
-    /// Runs per wall-clock second.
-    pub fn runs_per_s(&self) -> f64 {
-        if self.elapsed_s > 0.0 {
-            self.runs as f64 / self.elapsed_s
-        } else {
-            0.0
-        }
-    }
 }
 
 /// Runs every seed of the spec's shard in order; `progress` is called after
@@ -165,128 +145,43 @@ impl SweepReport {
 /// (checked before the first run).
 pub fn sweep(
     spec: &SweepSpec<'_>,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> Result<SweepReport, ScenarioError> {
-    spec.scenario.check_variant(spec.variant)?;
-    let watch = Stopwatch::start();
-    let mut tally = Tally::default();
-    let (mut error, mut stop) = (None, false);
-    // Hashes are folded as they come, so a sweep's memory does not grow
-    // with its length.
-    let hashes = spec.shard.seeds(spec.range).map_while(|seed| {
-        if stop {
-            return None;
-        }
-        let run = match run_seed(spec.scenario, spec.variant, seed, spec.policy) {
-            Ok(run) => run,
-            Err(e) => {
-                error = Some(e);
-                return None;
-            }
-        };
-        let hash = run.outcome.trace_hash;
-        let matched = tally.add(run, spec.bug.as_ref());
-        stop = matched && spec.fail_fast;
-        if tally.runs >= spec.runs_min && spec.time_budget_s.is_some_and(|b| watch.elapsed_s() >= b)
-        {
-            stop = true;
-        }
-        progress(tally.runs, tally.failures);
-        Some(hash)
-    });
-    let digest = digest(hashes);
-    if let Some(e) = error {
-        return Err(e);
-    }
-    Ok(SweepReport {
-        runs: tally.runs,
-        failures: tally.failures,
-        first_failure: tally.first_failure,
-        matched: tally.matched,
-        first_match: tally.first_match,
-        first_other: tally.first_other,
-        digest,
-        elapsed_s: watch.elapsed_s(),
-    })
-}
-
-/// What a sweep has seen so far.
-#[derive(Default)]
-struct Tally {
-    runs: u64,
-    failures: u64,
-    matched: u64,
-    first_failure: Option<SeedRun>,
-    first_match: Option<SeedRun>,
-    first_other: Option<SeedRun>,
-}
-
-impl Tally {
-    /// Counts `run`; returns whether it is a match (a failure of the hunted
-    /// bug's oracles, or any failure when none is hunted).
-    fn add(&mut self, run: SeedRun, bug: Option<&Bug>) -> bool {
-        self.runs += 1;
-        let Some(failure) = &run.outcome.failure else {
-            return false;
-        };
-        self.failures += 1;
-        let matched = bug.is_none_or(|b| b.signalled_by(failure));
-        if matched {
-            self.matched += 1;
-            if self.first_match.is_none() {
-                self.first_match = Some(run.clone());
-            }
-        } else if self.first_other.is_none() {
-            self.first_other = Some(run.clone());
-        }
-        self.first_failure.get_or_insert(run);
-        matched
-    }
-}
-
-/// Wall-clock time of a sweep, for its runs/s report only (never for
-/// anything a run sees).
-struct Stopwatch(std::time::Instant);
-
-impl Stopwatch {
-    // The CLI reports its own speed: wall time outside every simulated run.
-    #[allow(clippy::disallowed_methods)]
-    fn start() -> Self {
-        Stopwatch(std::time::Instant::now()) // allow-world: the CLI's own runs/s, wall time outside every simulated run
-    }
-
-    fn elapsed_s(&self) -> f64 {
-        self.0.elapsed().as_secs_f64()
-    }
+    let target = ScenarioTarget::new(spec.scenario, spec.variant)?;
+    let bug = spec.bug;
+    let own = move |f: &faultline::sim::Failure| bug.is_none_or(|b| b.signalled_by(f));
+    let lib = check::sweep::SweepSpec {
+        policy: spec.policy,
+        range: spec.range,
+        shard: spec.shard,
+        fail_fast: spec.fail_fast,
+        time_budget_s: spec.time_budget_s,
+        runs_min: spec.runs_min,
+        matches: Some(&own),
+    };
+    Ok(check::sweep::sweep(&target, &lib, progress))
 }
 
 /// The replay file of a run of `scenario`'s `variant`.
 pub fn replay_file_for(scenario: &dyn Scenario, variant: &str, run: &SeedRun) -> ReplayFile {
-    ReplayFile {
-        format: FORMAT_VERSION,
-        scenario: scenario.name().to_string(),
-        variant: variant.to_string(),
-        seed: run.seed,
-        policy: run.policy,
-        params: SimParams::of(&run.cfg),
-        faults: run.cfg.faults.clone(),
-        failure: run.outcome.failure.as_ref().map(FailureRecord::from),
-        trace_hash: run.outcome.trace_hash,
-        faultline_version: env!("CARGO_PKG_VERSION").to_string(),
-        commit: COMMIT.to_string(),
-        shrunk: None,
-        decisions: run.outcome.decisions.clone(),
-    }
+    let target = ScenarioTarget { scenario, variant };
+    check::rerun::replay_file_for(&target, run)
 }
 
-/// `target/faultline/replays/<scenario>-<variant>-<seed>.json` for the
-/// random policy; PCT runs add `-pct<depth>` before `.json`.
+/// Where replay files go: `FAULTLINE_REPLAY_DIR`, or
+/// `<target>/faultline/replays` (`CARGO_TARGET_DIR` honoured).
+pub fn replay_dir() -> PathBuf {
+    check::env::replay_dir()
+}
+
+/// `<replay dir>/<scenario>-<variant>-<seed>.json` for the random policy;
+/// PCT runs add `-pct<depth>` before `.json`.
 pub fn replay_path(scenario: &str, variant: &str, seed: u64, policy: PolicySpec) -> PathBuf {
     let suffix = match policy {
         PolicySpec::Pct { depth, .. } => format!("-pct{depth}"),
         PolicySpec::Random | PolicySpec::Fuzz => String::new(),
     };
-    Path::new(REPLAY_DIR).join(format!("{scenario}-{variant}-{seed}{suffix}.json"))
+    replay_dir().join(format!("{scenario}-{variant}-{seed}{suffix}.json"))
 }
 
 /// Writes the replay file of a failing run and returns its path.
@@ -303,45 +198,28 @@ pub fn save_failure(
     Ok(path)
 }
 
-/// The report of a failing run: seed, failure, fault plan, replay file and
-/// the two commands that reproduce it.
-pub fn failure_report(scenario: &str, variant: &str, run: &SeedRun, path: &Path) -> String {
-    let failure = run
-        .outcome
-        .failure
-        .as_ref()
-        .map_or_else(|| "passed".to_string(), ToString::to_string);
-    let oracle = run
-        .outcome
-        .failure
-        .as_ref()
-        .map_or_else(String::new, faultline::sim::Failure::oracle);
-    let mut lines = vec![
-        format!(
-            "FAILED: {scenario} variant {variant}, seed {} ({}): {failure}",
-            run.seed, run.policy
-        ),
-        format!("  oracle: {oracle}"),
-        format!("  {}", run.cfg.faults),
-    ];
-    let log = &run.outcome.fault_log;
-    for f in log.iter().take(FAULT_LINES_MAX) {
-        lines.push(format!("    {f}"));
+/// The CLI's report of a failing run: seed, oracle, failure, fault plan,
+/// replay file and the commands that reproduce it.
+pub fn failure_report(scenario: &str, variant: &str, run: &SeedRun, replay: Written<'_>) -> String {
+    let id = TargetId {
+        name: scenario.to_string(),
+        variant: variant.to_string(),
+    };
+    let mut repro = Vec::new();
+    if let Ok(path) = replay {
+        repro.push(format!("cargo run --release -- replay {}", path.display()));
     }
-    if log.len() > FAULT_LINES_MAX {
-        lines.push(format!("    ... and {} more", log.len() - FAULT_LINES_MAX));
-    }
-    lines.push(format!("  replay file: {}", path.display()));
-    lines.push(format!(
-        "  reproduce:   cargo run --release -- replay {}",
-        path.display()
-    ));
     if run.policy.reruns_from_seed() {
-        lines.push(format!(
-            "  or rerun:    cargo run --release -- run {scenario} --variant {variant} --seed {}{}",
+        repro.push(format!(
+            "cargo run --release -- run {scenario} --variant {variant} --seed {}{}",
             run.seed,
             run.policy.cli_flags()
         ));
     }
-    lines.join("\n")
+    check::report::failure_report(&id, run, replay, &[], &repro)
+}
+
+/// A path shown in a report for a file that could not be written.
+pub fn not_written<'a>(path: &'a Path, why: &str) -> Written<'a> {
+    Err((path, why.to_string()))
 }

@@ -39,7 +39,7 @@ fn random_finds_pre_fix_within_200_seeds_and_writes_a_replay_file() {
     assert_eq!(file["failure"]["kind"], "invariant");
     let replay = ran.line_after("reproduce:").expect("a replay command");
     assert!(replay.starts_with("cargo run --release -- replay target/faultline/replays/"));
-    let rerun = ran.line_after("or rerun:").expect("a run command");
+    let rerun = ran.line_after("or:").expect("a run command");
     assert_eq!(
         rerun,
         format!("cargo run --release -- run toy-rmw --variant pre-fix --seed {seed}")
@@ -98,7 +98,7 @@ fn pct_finds_the_race_at_least_as_often_as_its_bound() {
         "PCT failed only {pct_failures} of 200"
     );
     assert!(random.number_before("failed,") > 0);
-    let rerun = pct.line_after("or rerun:").expect("a run command");
+    let rerun = pct.line_after("or:").expect("a run command");
     assert!(rerun.ends_with("--policy pct"), "{rerun}");
 }
 

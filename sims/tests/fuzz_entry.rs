@@ -50,7 +50,7 @@ fn bytes_find_the_pre_fix_store_race_and_the_replay_reproduces_it() {
     println!("pre-fix store race found by input {inputs}:\n{report}");
     assert!(report.contains("fuzz input"), "{report}");
     assert!(
-        !report.contains("or rerun"),
+        !report.contains("  or:"),
         "a seed does not rerun a fuzzed run"
     );
     let arg = path.display().to_string();

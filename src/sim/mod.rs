@@ -31,6 +31,7 @@ mod failure;
 mod faults;
 mod handle;
 mod heartbeat;
+pub(crate) mod inject;
 mod lockorder;
 mod memory;
 mod metrics;

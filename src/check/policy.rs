@@ -1,12 +1,16 @@
 //! The schedule policy of a sweep, as the command line and replay files name
 //! it: `random`, or `pct` with a bug depth.
 
-use faultline::sim::PolicyKind;
+use crate::sim::PolicyKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// PCT's bug depth when none is given.
 pub const PCT_DEPTH_DEFAULT: u32 = 3;
+
+/// PCT's expected steps when none is given (change points are drawn over
+/// this many scheduling decisions).
+pub const PCT_STEPS_DEFAULT: u64 = 100;
 
 /// A seeded schedule policy (replays are not one: they follow a file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,6 +31,14 @@ pub enum PolicySpec {
 }
 
 impl PolicySpec {
+    /// PCT of bug depth `depth` over [`PCT_STEPS_DEFAULT`] expected steps.
+    pub fn pct(depth: u32) -> PolicySpec {
+        PolicySpec::Pct {
+            depth,
+            expected_steps: PCT_STEPS_DEFAULT,
+        }
+    }
+
     /// The simulator's policy for this spec.
     pub fn kind(&self) -> PolicyKind {
         match *self {

@@ -6,8 +6,8 @@
 //! Reading never panics: a malformed file is a [`ReplayFileError`] that
 //! says what was wrong and where.
 
-use crate::policy::PolicySpec;
-use faultline::sim::{Decision, Failure, FaultPlan, SimConfig};
+use super::policy::PolicySpec;
+use crate::sim::{Decision, Failure, FaultPlan, SimConfig};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
@@ -351,7 +351,10 @@ impl ReplayFile {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        std::fs::write(path, self.to_json()).map_err(io)
+        // Written aside and renamed, so a reader never sees half a file.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, self.to_json()).map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)
     }
 }
 
