@@ -356,6 +356,7 @@ fn sweep_variant(
             time_budget_s: budget,
             runs_min,
             bug,
+            keep_hashes: false,
         };
         sweep(&sw, |_, _| {})
     };

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod checks;
+pub mod cli;
 pub use faultline::check::{policy, replay_file, seeds};
 pub mod cliff;
 pub mod explore;
@@ -44,6 +45,27 @@ pub fn registry() -> Vec<Box<dyn Scenario>> {
         Box::new(scenarios::socket_pileup::SocketPileup),
         Box::new(scenarios::spend_flush::SpendFlush::default()),
     ]
+}
+
+/// The scenario called `name` among `scenarios` (`_` and `-` are the
+/// same).
+///
+/// # Errors
+/// [`ScenarioError::UnknownScenario`] (listing the known names) when there is
+/// none.
+pub fn find_in<'a>(
+    scenarios: &'a [Box<dyn Scenario>],
+    name: &str,
+) -> Result<&'a dyn Scenario, ScenarioError> {
+    let wanted = name.replace('_', "-");
+    scenarios
+        .iter()
+        .find(|s| s.name() == wanted)
+        .map(|s| s.as_ref())
+        .ok_or_else(|| ScenarioError::UnknownScenario {
+            name: name.to_string(),
+            known: scenarios.iter().map(|s| s.name()).collect(),
+        })
 }
 
 /// The registered scenario called `name` (`_` and `-` are the same:

@@ -135,6 +135,9 @@ pub struct SweepSpec<'a> {
     /// The bug being hunted, if any: only a failure of its own oracles is a
     /// match; other failures are counted apart.
     pub bug: Option<Bug>,
+    /// Keep every run's `(seed, trace hash)` (for `run --json` and
+    /// `merge`).
+    pub keep_hashes: bool,
 }
 
 /// Runs every seed of the spec's shard in order; `progress` is called after
@@ -158,6 +161,7 @@ pub fn sweep(
         time_budget_s: spec.time_budget_s,
         runs_min: spec.runs_min,
         matches: Some(&own),
+        keep_hashes: spec.keep_hashes,
     };
     Ok(check::sweep::sweep(&target, &lib, progress))
 }
@@ -165,7 +169,12 @@ pub fn sweep(
 /// The replay file of a run of `scenario`'s `variant`.
 pub fn replay_file_for(scenario: &dyn Scenario, variant: &str, run: &SeedRun) -> ReplayFile {
     let target = ScenarioTarget { scenario, variant };
-    check::rerun::replay_file_for(&target, run)
+    let mut file = check::rerun::replay_file_for(&target, run);
+    if file.commit == "unknown" {
+        // Run outside a checkout: the commit this binary was built from.
+        file.commit = COMMIT.to_string();
+    }
+    file
 }
 
 /// Where replay files go: `FAULTLINE_REPLAY_DIR`, or

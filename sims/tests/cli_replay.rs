@@ -51,7 +51,11 @@ fn tampered_replay_says_it_no_longer_matches() {
     let tampered = dir.path().join("tampered.json");
     std::fs::write(&tampered, serde_json::to_string(&file).unwrap()).unwrap();
     let ran = faultline(dir.path(), &["replay", tampered.to_str().unwrap()]);
-    assert_eq!(ran.code, 1, "{}{}", ran.stdout, ran.stderr);
+    assert_eq!(
+        ran.code, 3,
+        "a mismatch exits 3: {}{}",
+        ran.stdout, ran.stderr
+    );
     let line = ran.line_after("replay mismatch:").expect("a mismatch line");
     assert!(
         line.contains("this replay no longer matches the code at step"),
@@ -103,7 +107,11 @@ fn replay_that_runs_differently_says_so() {
     let edited = dir.path().join("edited.json");
     std::fs::write(&edited, serde_json::to_string_pretty(&file).unwrap()).unwrap();
     let ran = faultline(dir.path(), &["replay", edited.to_str().unwrap()]);
-    assert_eq!(ran.code, 1, "{}{}", ran.stdout, ran.stderr);
+    assert_eq!(
+        ran.code, 3,
+        "a differing replay exits 3: {}{}",
+        ran.stdout, ran.stderr
+    );
     let line = ran
         .line_after("the replay differs from the file:")
         .expect("a differs line");

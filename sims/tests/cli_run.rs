@@ -159,21 +159,18 @@ fn shards_split_a_sweep_without_overlap() {
 }
 
 #[test]
-fn faultline_seed_overrides_the_seeds_of_run() {
+fn faultline_seed_runs_one_seed_when_no_flag_names_seeds() {
     let dir = scratch();
     let ran = faultline_env(
         dir.path(),
-        &[
-            "run",
-            "toy-rmw",
-            "--variant",
-            "pre-fix",
-            "--seeds",
-            "0..200",
-        ],
+        &["run", "toy-rmw", "--variant", "pre-fix"],
         &[("FAULTLINE_SEED", "17")],
     );
-    assert!(ran.stderr.contains("FAULTLINE_SEED=17"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("seeds 17..18 from FAULTLINE_SEED"),
+        "{}",
+        ran.stderr
+    );
     assert!(ran.stdout.contains("seed 17"), "{}", ran.stdout);
     assert!(!ran.stdout.contains("runs,"), "ran a sweep: {}", ran.stdout);
 }

@@ -5,6 +5,9 @@ use crate::sim::PolicyKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// PCT's bug depth at most.
+pub const PCT_DEPTH_MAX: u32 = 64;
+
 /// PCT's bug depth when none is given.
 pub const PCT_DEPTH_DEFAULT: u32 = 3;
 
@@ -80,6 +83,16 @@ impl PolicySpec {
             PolicySpec::Pct {
                 expected_steps: 0, ..
             } => Err("PCT expected_steps must be at least 1".into()),
+            PolicySpec::Pct { depth, .. } if depth > PCT_DEPTH_MAX => Err(format!(
+                "PCT depth {depth} is above its bound {PCT_DEPTH_MAX}"
+            )),
+            PolicySpec::Pct { expected_steps, .. }
+                if expected_steps > super::replay_file::STEPS_MAX_BOUND =>
+            {
+                Err(format!(
+                    "PCT expected_steps {expected_steps} is above its bound"
+                ))
+            }
             _ => Ok(()),
         }
     }

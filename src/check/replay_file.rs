@@ -90,7 +90,49 @@ impl Default for SimParams {
     }
 }
 
+/// Polls a replayed run may be allowed at most.
+pub const STEPS_MAX_BOUND: u64 = 1_000_000_000;
+/// Virtual time a replayed run may be allowed at most: a year.
+pub const TIME_MAX_NS_BOUND: u64 = 365 * 86_400 * 1_000_000_000;
+/// Virtual CPU time per poll at most: a second.
+pub const POLL_COST_NS_BOUND: u64 = 1_000_000_000;
+/// Blocking threads at most.
+pub const THREADS_MAX_BOUND: usize = 1_000_000;
+/// Decisions per step at most (a pick and a few coins and draws).
+pub const DECISIONS_PER_STEP_MAX: u64 = 64;
+/// Bytes of a replay file read at most.
+pub const FILE_BYTES_MAX: u64 = 1 << 30;
+
 impl SimParams {
+    /// Checks every count and duration is within its bound.
+    ///
+    /// # Errors
+    /// A message naming the first value out of bounds.
+    pub fn validate(&self) -> Result<(), String> {
+        let over = |name: &str, v: u64, max: u64| {
+            (v > max).then(|| format!("params.{name} = {v} is above its bound {max}"))
+        };
+        if self.steps_max == 0 {
+            return Err("params.steps_max must be at least 1".into());
+        }
+        let checks = [
+            over("steps_max", self.steps_max, STEPS_MAX_BOUND),
+            over("time_max_ns", self.time_max_ns, TIME_MAX_NS_BOUND),
+            over("poll_cost_ns", self.poll_cost_ns, POLL_COST_NS_BOUND),
+            over(
+                "spurious_wake_ppm",
+                u64::from(self.spurious_wake_ppm),
+                1_000_000,
+            ),
+            over(
+                "threads_max",
+                self.threads_max.unwrap_or(0) as u64,
+                THREADS_MAX_BOUND as u64,
+            ),
+        ];
+        checks.into_iter().flatten().next().map_or(Ok(()), Err)
+    }
+
     /// The parameters of `cfg`.
     pub fn of(cfg: &SimConfig) -> Self {
         SimParams {
@@ -274,10 +316,17 @@ pub fn parse_replay(text: &str) -> Result<ReplayFile, ReplayFileError> {
 /// [`ReplayFileError::Io`] when it cannot be read; otherwise as
 /// [`parse_replay`].
 pub fn read_replay(path: &Path) -> Result<ReplayFile, ReplayFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReplayFileError::Io {
+    let io = |source| ReplayFileError::Io {
         path: path.display().to_string(),
         source,
-    })?;
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > FILE_BYTES_MAX {
+        return Err(ReplayFileError::Invalid(format!(
+            "{len} bytes, above the bound of {FILE_BYTES_MAX}"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(io)?;
     parse_replay(&text)
 }
 
@@ -291,8 +340,15 @@ impl ReplayFile {
             return Err("the scenario name is empty".into());
         }
         self.policy.validate()?;
-        if self.params.steps_max == 0 {
-            return Err("params.steps_max must be at least 1".into());
+        self.params.validate()?;
+        self.faults.validate()?;
+        let decisions_max = self.params.steps_max.saturating_mul(DECISIONS_PER_STEP_MAX);
+        if self.decisions.len() as u64 > decisions_max {
+            return Err(format!(
+                "{} decisions for at most {} steps: more than {DECISIONS_PER_STEP_MAX} per step",
+                self.decisions.len(),
+                self.params.steps_max
+            ));
         }
         if let Some(f) = &self.failure {
             if !FAILURE_KINDS.contains(&f.kind.as_str()) {

@@ -56,6 +56,9 @@ pub struct SweepSpec<'a> {
     pub runs_min: u64,
     /// The failures hunted; other failures are counted apart.
     pub matches: Matcher<'a>,
+    /// Keep every run's `(seed, trace hash)` in the report (for merging
+    /// shards); off, a sweep's memory does not grow with its length.
+    pub keep_hashes: bool,
 }
 
 impl SweepSpec<'_> {
@@ -69,6 +72,7 @@ impl SweepSpec<'_> {
             time_budget_s: None,
             runs_min: 1,
             matches: None,
+            keep_hashes: false,
         }
     }
 }
@@ -94,6 +98,8 @@ pub struct SweepReport {
     pub failing_seeds: Vec<u64>,
     /// `digest` of every run's trace hash, in seed order.
     pub digest: u64,
+    /// Every run's `(seed, trace hash)`, when the spec kept them.
+    pub hashes: Vec<(u64, u64)>,
     /// Wall time the sweep took, seconds.
     pub elapsed_s: f64,
 }
@@ -122,6 +128,7 @@ pub fn sweep(
     let watch = Stopwatch::start();
     let mut tally = Tally::default();
     let mut stop = false;
+    let mut kept = Vec::new();
     // Hashes are folded as they come, so a sweep's memory does not grow
     // with its length.
     let hashes = spec.shard.seeds(spec.range).map_while(|seed| {
@@ -130,6 +137,9 @@ pub fn sweep(
         }
         let run = run_seed(target, seed, spec.policy);
         let hash = run.outcome.trace_hash;
+        if spec.keep_hashes {
+            kept.push((seed, hash));
+        }
         let matched = tally.add(run, spec.matches);
         stop = matched && spec.fail_fast;
         if tally.runs >= spec.runs_min && spec.time_budget_s.is_some_and(|b| watch.elapsed_s() >= b)
@@ -149,6 +159,7 @@ pub fn sweep(
         first_other: tally.first_other,
         failing_seeds: tally.failing_seeds,
         digest,
+        hashes: kept,
         elapsed_s: watch.elapsed_s(),
     }
 }

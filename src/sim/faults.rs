@@ -33,6 +33,11 @@ pub struct FaultPlan {
     pub horizon_ns: u64,
 }
 
+/// Node faults of each kind a plan may hold at most.
+pub const NODE_FAULTS_MAX: u64 = 10_000;
+/// A fault's horizon, downtime, pause or clock jump at most: 30 days.
+pub const FAULT_NS_MAX: u64 = 30 * 86_400 * 1_000_000_000;
+
 /// Rates a swarm plan chooses from, per million.
 const RATES_PPM: [u32; 3] = [5_000, 50_000, 200_000];
 
@@ -71,6 +76,33 @@ impl FaultPlan {
             plan.jump_ns_max = horizon_ns / 10 + 1;
         }
         plan
+    }
+
+    /// Checks every count and duration is within its bound (a plan read
+    /// from a file must not run without bound).
+    ///
+    /// # Errors
+    /// A message naming the first value out of bounds.
+    pub fn validate(&self) -> Result<(), String> {
+        let over = |name: &str, v: u64, max: u64| {
+            (v > max).then(|| format!("faults.{name} = {v} is above its bound {max}"))
+        };
+        let checks = [
+            over("crashes", u64::from(self.crashes), NODE_FAULTS_MAX),
+            over("pauses", u64::from(self.pauses), NODE_FAULTS_MAX),
+            over("clock_jumps", u64::from(self.clock_jumps), NODE_FAULTS_MAX),
+            over("horizon_ns", self.horizon_ns, FAULT_NS_MAX),
+            over("downtime_ns", self.downtime_ns, FAULT_NS_MAX),
+            over("pause_ns_max", self.pause_ns_max, FAULT_NS_MAX),
+            over("jump_ns_max", self.jump_ns_max, FAULT_NS_MAX),
+        ];
+        if let Some(e) = checks.into_iter().flatten().next() {
+            return Err(e);
+        }
+        match self.point_ppm.iter().find(|(_, &p)| p > 1_000_000) {
+            Some((k, p)) => Err(format!("faults.point_ppm[{k:?}] = {p} is above 1000000")),
+            None => Ok(()),
+        }
     }
 
     /// Whether the plan injects nothing.
