@@ -1,8 +1,9 @@
 //! The one file that names `std::sync`, loom or shuttle.
 //!
 //! Everything concurrent in faultline (the `Gate`, the `Semaphore`, the
-//! services' state) takes its primitives from here, so a model-check build
-//! swaps them all at once:
+//! channels, `Notify`, `RwLock`, `timeout`, `TaskSet`, the services' state)
+//! takes its primitives from here, so a model-check build swaps them all at
+//! once:
 //!
 //! * default: `std::sync`, `std::thread`;
 //! * `RUSTFLAGS="--cfg faultline_loom"`: loom (exhaustive interleavings);
@@ -14,13 +15,25 @@
 //! is parked. Poisoning is hidden (a panic while holding the lock is already a
 //! failed test), as tokio's shim does.
 
+mod flaw;
 mod gate;
+pub mod mpsc;
+mod notify;
+pub mod oneshot;
 mod pool;
+mod rwlock;
 mod semaphore;
+mod task_set;
+mod timeout;
+mod waiters;
 
+pub use flaw::Flaw;
 pub use gate::{Gate, GateGuard, Lock};
-pub use pool::Flaw;
+pub use notify::{Notified, Notify};
+pub use rwlock::{Read, RwLock, RwLockReadGuard, RwLockWriteGuard, Write, READERS_MAX};
 pub use semaphore::{Acquire, NoPermit, Permit, Semaphore};
+pub use task_set::{JoinNext, TaskSet, TaskSetFull};
+pub use timeout::{timeout, timeout_at, timeout_flawed, Elapsed, Timeout};
 
 #[cfg(faultline_loom)]
 mod imp {
