@@ -191,12 +191,21 @@ impl Notified<'_> {
         n.waiters.with(|list| {
             let mut cur = n.state.load(SEQ);
             loop {
-                if generation(cur) != self.generation || n.take_permit(cur) {
+                if generation(cur) != self.generation {
                     return Poll::Ready(());
                 }
-                // Only a lock-free notify_one (setting the permit) can race
-                // this exchange; then look again.
-                match n.state.compare_exchange(cur, cur | WAITING, SEQ, SEQ) {
+                // Each exchange starts from the value just seen, and
+                // `WAITING` is only set on a value without the permit: a
+                // permit taken by another task and stored again meanwhile
+                // (A-B-A) makes the exchange fail instead of queueing this
+                // future next to a stored permit.
+                let next = if cur & PERMIT != 0 {
+                    cur & !PERMIT
+                } else {
+                    cur | WAITING
+                };
+                match n.state.compare_exchange(cur, next, SEQ, SEQ) {
+                    Ok(_) if cur & PERMIT != 0 => return Poll::Ready(()),
                     Ok(_) => break,
                     Err(actual) => cur = actual,
                 }
