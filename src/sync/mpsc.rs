@@ -256,7 +256,9 @@ impl<T> Sender<T> {
     /// Free slots now (not counting those reserved for waiting senders).
     pub fn capacity(&self) -> usize {
         let cap = self.chan.capacity_max;
-        self.chan.state.with(|s| cap - s.buf.len() - s.reserved)
+        self.chan
+            .state
+            .with(|s| cap.saturating_sub(s.buf.len() + s.reserved))
     }
 
     /// The most messages the channel holds.
@@ -298,6 +300,9 @@ impl<T> std::fmt::Debug for Sender<T> {
 }
 
 /// The future of [`Sender::send`].
+///
+/// # Panics
+/// When polled again after it completed.
 #[must_use = "futures do nothing unless polled"]
 pub struct Send<'a, T> {
     chan: &'a Chan<T>,
@@ -308,53 +313,47 @@ pub struct Send<'a, T> {
 
 impl<T> Unpin for Send<'_, T> {}
 
-impl<T> Future for Send<'_, T> {
-    type Output = Result<(), SendError<T>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let chan = this.chan;
+impl<T> Send<'_, T> {
+    /// The first poll: send now if there is room and nobody queues, else
+    /// queue (one node for the life of this future).
+    fn first_poll(&mut self, value: T, cx: &mut Context<'_>) -> Poll<Result<(), SendError<T>>> {
+        let chan = self.chan;
         let (cap, flaw) = (chan.capacity_max, chan.flaw);
-        let Some(value) = this.value.take() else {
-            panic!("mpsc::Send polled after it completed");
-        };
-        let Some(id) = this.slot else {
-            if flaw == Flaw::CheckThenTake {
-                return match chan.try_send(value) {
-                    Ok(()) => Poll::Ready(Ok(())),
-                    Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError(v))),
-                    Err(TrySendError::Full(v)) => {
-                        this.value = Some(v);
-                        this.slot = Some(chan.state.with(|s| s.send_waiters.push((), cx.waker())));
-                        Poll::Pending
-                    }
-                };
-            }
-            // Check and queue in one critical section, or a recv between the
-            // two would free a slot nobody is told about.
-            let r = chan.state.with(|s| {
-                if s.closed {
-                    return Err(Err(SendError(value)));
-                }
-                if s.has_room(cap) {
-                    return Ok(s.push(value, flaw));
-                }
-                this.slot = Some(s.send_waiters.push((), cx.waker()));
-                Err(Ok(value))
-            });
-            return match r {
-                Ok(waker) => {
-                    wake_all(waker);
-                    Poll::Ready(Ok(()))
-                }
-                Err(Err(e)) => Poll::Ready(Err(e)),
-                Err(Ok(v)) => {
-                    this.value = Some(v);
+        if flaw == Flaw::CheckThenTake {
+            return match chan.try_send(value) {
+                Ok(()) => Poll::Ready(Ok(())),
+                Err(TrySendError::Closed(v)) => Poll::Ready(Err(SendError(v))),
+                Err(TrySendError::Full(v)) => {
+                    self.value = Some(v);
+                    self.slot = Some(chan.state.with(|s| s.send_waiters.push((), cx.waker())));
                     Poll::Pending
                 }
             };
-        };
+        }
+        // Check and queue in one critical section, or a recv between the
+        // two would free a slot nobody is told about.
         let r = chan.state.with(|s| {
+            if s.closed {
+                return Err(Err(SendError(value)));
+            }
+            if s.has_room(cap) {
+                return Ok(s.push(value, flaw));
+            }
+            self.slot = Some(s.send_waiters.push((), cx.waker()));
+            Err(Ok(value))
+        });
+        self.settle(r)
+    }
+
+    /// A queued send: fill the slot reserved for it, if one was.
+    fn poll_queued(
+        &mut self,
+        id: u64,
+        value: T,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        let flaw = self.chan.flaw;
+        let r = self.chan.state.with(|s| {
             if s.closed {
                 if s.send_waiters.remove(id).is_some() {
                     s.reserved -= 1;
@@ -369,20 +368,43 @@ impl<T> Future for Send<'_, T> {
                 .refresh(id, cx.waker(), flaw == Flaw::WakerPerPoll);
             Err(Ok(value))
         });
+        if !matches!(r, Err(Ok(_))) {
+            self.slot = None;
+        }
+        self.settle(r)
+    }
+
+    /// Turns a critical section's verdict into the poll's answer: sent
+    /// (wake the receiver), refused, or still waiting (keep the value).
+    fn settle(
+        &mut self,
+        r: Result<Option<Waker>, Result<T, SendError<T>>>,
+    ) -> Poll<Result<(), SendError<T>>> {
         match r {
             Ok(waker) => {
-                this.slot = None;
                 wake_all(waker);
                 Poll::Ready(Ok(()))
             }
-            Err(Err(e)) => {
-                this.slot = None;
-                Poll::Ready(Err(e))
-            }
+            Err(Err(e)) => Poll::Ready(Err(e)),
             Err(Ok(v)) => {
-                this.value = Some(v);
+                self.value = Some(v);
                 Poll::Pending
             }
+        }
+    }
+}
+
+impl<T> Future for Send<'_, T> {
+    type Output = Result<(), SendError<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(value) = this.value.take() else {
+            panic!("mpsc::Send polled after it completed");
+        };
+        match this.slot {
+            None => this.first_poll(value, cx),
+            Some(id) => this.poll_queued(id, value, cx),
         }
     }
 }

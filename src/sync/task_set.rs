@@ -112,14 +112,21 @@ pub struct TaskSet<T> {
 
 impl<T: Send + 'static> TaskSet<T> {
     /// An empty set spawning on `sched`, holding at most `tasks_max` tasks.
+    ///
+    /// # Panics
+    /// When `tasks_max` is 0 (a set that can hold nothing).
     pub fn new(sched: DynArc<dyn Scheduler>, tasks_max: usize) -> Self {
         Self::new_flawed(sched, tasks_max, Flaw::None)
     }
 
     /// Creates a set with a deliberate bug, for tests that prove a checker
     /// catches it. Never use outside tests.
+    ///
+    /// # Panics
+    /// When `tasks_max` is 0.
     #[doc(hidden)]
     pub fn new_flawed(sched: DynArc<dyn Scheduler>, tasks_max: usize, flaw: Flaw) -> Self {
+        assert!(tasks_max > 0, "TaskSet needs tasks_max >= 1");
         TaskSet {
             sched,
             tasks: BTreeMap::new(),

@@ -69,7 +69,8 @@ pub fn timeout_at<F: Future>(clock: &dyn Clock, deadline_ns: u64, fut: F) -> Tim
     Timeout {
         clock,
         deadline_ns,
-        duration_ns: deadline_ns.saturating_sub(clock.now_ns()),
+        // Only the planted `DeadlinePerPoll` reads it.
+        duration_ns: 0,
         timer: None,
         flaw: Flaw::None,
         fut,
