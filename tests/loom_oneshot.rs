@@ -74,17 +74,24 @@ fn oneshot_close_lost_on_drop_is_caught() {
     expect_child_failure("child_oneshot_close_lost_on_drop", "deadlock");
 }
 
-/// A send racing the receiver's drop either lands or hands the value back.
+/// A send racing the receiver's drop either lands (the receiver was still
+/// there) or fails and hands the value back; once the sender has seen the
+/// receiver gone, the send must fail.
 #[test]
 fn oneshot_send_to_dropped_receiver_hands_back() {
     static N: Iterations = Iterations::new();
     builder().check(|| {
         N.tick();
         let (tx, rx) = oneshot::channel::<String>();
-        let t = thread::spawn(move || tx.send("v".to_string()));
+        let t = thread::spawn(move || {
+            let closed = tx.is_closed();
+            (closed, tx.send("v".to_string()))
+        });
         drop(rx);
-        if let Err(v) = t.join().unwrap() {
-            assert_eq!(v, "v", "the value was not handed back");
+        let (closed, sent) = t.join().unwrap();
+        match sent {
+            Err(v) => assert_eq!(v, "v", "the value was not handed back"),
+            Ok(()) => assert!(!closed, "a send to a dropped receiver reported success"),
         }
     });
     N.report("loom", "oneshot send vs receiver drop");

@@ -89,9 +89,12 @@ async fn notify_one_and_waiters() {
         tokio::task::yield_now().await;
     }
     notify.notify_waiters();
-    while let Some(r) = set.join_next().await {
-        r.expect("woken");
-    }
+    let joined = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(r) = set.join_next().await {
+            r.expect("woken");
+        }
+    });
+    joined.await.expect("notify_waiters woke every waiter");
     // notify_waiters stored nothing; notify_one stores one permit.
     let late = tokio::time::timeout(Duration::from_millis(50), notify.notified()).await;
     assert!(late.is_err(), "a permit was stored");
