@@ -223,51 +223,59 @@ fn sim_oneshot_holds_and_its_twins_are_caught() {
 
 const ITEMS: u32 = 8;
 
-/// A producer adds items and calls `notify_one`; a consumer takes all items
-/// there are, does a little async work, then waits; two impatient tasks
-/// wait and give up (forwarding a notification they took at once). The
-/// consumer must see every item.
+/// A producer adds an item, calls `notify_one` and waits for the
+/// consumer's acknowledgement (so no later notification can cover for a
+/// lost one); the consumer takes all items there are, does a little async
+/// work, then waits; two impatient tasks wait and give up (forwarding a
+/// notification they took at once). Every item is acknowledged.
 fn notify_scenario(seed: u64, flaw: Flaw) -> Outcome {
     let sim = Sim::new(config(seed));
     let h = sim.main_handle();
     sim.run(async move {
         let notify = Arc::new(Notify::new_flawed(flaw));
         let items = Arc::new(Mutex::new(0u32));
+        let (ack_tx, mut ack_rx) = mpsc::channel::<()>(ITEMS as usize);
         let (n, it) = (Arc::clone(&notify), Arc::clone(&items));
         h.spawn_on("producer", async move {
             for _ in 0..ITEMS {
                 h.sleep(micros(draw(4))).await;
                 it.with(|i| *i += 1);
                 n.notify_one();
+                ack_rx.recv().await.expect("consumer alive");
             }
         });
         for _ in 0..2 {
             let n = Arc::clone(&notify);
-            h.spawn_on("impatient", async move {
-                for _ in 0..6 {
-                    let mut wait = Box::pin(n.notified());
-                    if poll_once(&mut wait).await.is_ready() {
-                        // Took a notification meant for the consumer: hand
-                        // it over.
-                        n.notify_one();
-                        continue;
-                    }
-                    h.sleep(micros(draw(8))).await;
-                    drop(wait);
-                }
-            });
+            h.spawn_on("impatient", impatient(h, n));
         }
         let mut got = 0;
         while got < ITEMS {
             let taken = items.with(std::mem::take);
+            for _ in 0..taken {
+                ack_tx.try_send(()).expect("room for every ack");
+            }
+            got += taken;
             if taken > 0 {
-                got += taken;
                 continue;
             }
             h.sleep(micros(draw(3))).await; // async work between check and wait
             notify.notified().await;
         }
     })
+}
+
+/// Waits for a notification six times, giving up after a moment each time
+/// (and forwarding one it took at once: it was meant for the consumer).
+async fn impatient(h: SimHandle, n: Arc<Notify>) {
+    for _ in 0..6 {
+        let mut wait = Box::pin(n.notified());
+        if poll_once(&mut wait).await.is_ready() {
+            n.notify_one();
+            continue;
+        }
+        h.sleep(micros(draw(8))).await;
+        drop(wait);
+    }
 }
 
 #[test]
