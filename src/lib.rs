@@ -26,6 +26,7 @@
 //! * Model-check builds use in-memory backends only (no DuckDB).
 
 pub mod admission;
+pub mod check;
 pub mod clock;
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
 pub mod fuzz;

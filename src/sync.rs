@@ -120,6 +120,11 @@ pub use std::sync::Arc as DynArc;
 /// simulated run, so loom and shuttle have nothing to check in it.
 pub use std::sync::Once as ProcessOnce;
 
+/// A process-wide value computed once (the checkout's source state for
+/// check records): always `std::sync::OnceLock`, for the same reason as
+/// [`ProcessOnce`].
+pub use std::sync::OnceLock as ProcessOnceLock;
+
 /// A blocking mutual-exclusion lock reached only through [`Mutex::with`].
 pub struct Mutex<T> {
     inner: imp::RawMutex<T>,

@@ -308,6 +308,8 @@ fn the_fixed_flusher_recovers_a_dead_flushers_batch_once_on_duckdb() {
     b.fence = Some(lease.token);
     assert_eq!(items.len(), 3);
     assert_eq!(block_on(ledger.commit(b)), Ok(CommitOutcome::Applied));
+    // The dead flusher's 1 ms lease expires on the store's clock.
+    clock.advance(std::time::Duration::from_millis(2));
     let deps = SpendDeps {
         store: DynArc::new(store.clone()),
         ledger: DynArc::new(ledger.clone()),

@@ -14,7 +14,7 @@ use faultline::sync::DynArc;
 use loom::future::block_on;
 use loom::sync::Arc;
 use loom::thread;
-use support::{expect_caught, Iterations};
+use support::{expect_caught_recorded, expect_holds_recorded, Expect, Iterations};
 
 const DAY_MS: u64 = 86_400_000;
 const NOW_MS: u64 = 1_767_225_600_000;
@@ -25,6 +25,26 @@ fn builder() -> loom::model::Builder {
         b.preemption_bound = Some(3);
     }
     b
+}
+
+/// The oracles of the race and the messages that show them.
+const ORACLES: &[(&str, &str)] = &[
+    ("invariant:writer-is-active", "stale writer restored"),
+    ("invariant:no-loss", "acknowledged events lost"),
+];
+
+/// A record expectation with the model's configuration.
+fn expect(caught: bool, bug: &str, oracle: &str, appenders: u64) -> Expect {
+    let e = if caught {
+        Expect::caught("loom", bug, oracle)
+    } else {
+        Expect::holds("loom", bug, oracle)
+    };
+    let bound = builder()
+        .preemption_bound
+        .map_or_else(|| "none".to_string(), |b| b.to_string());
+    e.config("preemption_bound", bound)
+        .config("appenders", appenders)
 }
 
 fn event(id: u64, ts_ms: u64) -> Event {
@@ -87,53 +107,49 @@ fn race(variant: Variant, appenders: u64, oracle: Oracle, iters: &'static Iterat
 #[test]
 fn fixed_store_one_append_vs_retention() {
     static N: Iterations = Iterations::new();
-    race(Variant::Fixed, 1, Oracle::Both, &N);
-    N.report("loom", "store fixed, 1 append vs retention");
-    N.record("loom", "generation-check", "holds");
+    let e = expect(false, "generation-check", "invariant:no-loss", 1);
+    expect_holds_recorded(e, "loom: store fixed, 1 append vs retention", &N, || {
+        race(Variant::Fixed, 1, Oracle::Both, &N)
+    });
 }
 
 #[test]
 fn fixed_store_two_appends_vs_retention() {
     static N: Iterations = Iterations::new();
-    race(Variant::Fixed, 2, Oracle::Both, &N);
-    N.report("loom", "store fixed, 2 appends vs retention");
-    N.record("loom", "stale-writer", "holds");
+    let e = expect(false, "stale-writer", "invariant:no-loss", 2);
+    expect_holds_recorded(e, "loom: store fixed, 2 appends vs retention", &N, || {
+        race(Variant::Fixed, 2, Oracle::Both, &N)
+    });
 }
 
 #[test]
 fn pre_fix_store_loses_events() {
     static N: Iterations = Iterations::new();
-    expect_caught(
-        "loom",
-        "store pre-fix, no-loss oracle",
+    let e = expect(true, "stale-writer", "invariant:no-loss", 2);
+    expect_caught_recorded(
+        e,
+        "loom: store pre-fix, no-loss oracle",
         &N,
-        "acknowledged events lost",
+        ORACLES,
         || race(Variant::PreFix, 2, Oracle::NoLoss, &N),
     );
-    N.record("loom", "stale-writer", "caught");
 }
 
 #[test]
 fn pre_fix_store_restores_a_stale_writer() {
     static N: Iterations = Iterations::new();
-    expect_caught(
-        "loom",
-        "store pre-fix, writer oracle",
-        &N,
-        "stale writer restored",
-        || race(Variant::PreFix, 1, Oracle::WriterIsActive, &N),
-    );
+    let e = expect(true, "stale-writer", "invariant:writer-is-active", 1);
+    expect_caught_recorded(e, "loom: store pre-fix, writer oracle", &N, ORACLES, || {
+        race(Variant::PreFix, 1, Oracle::WriterIsActive, &N)
+    });
 }
 
 #[test]
 fn generation_check_store_is_caught() {
     static N: Iterations = Iterations::new();
-    expect_caught(
-        "loom",
-        "store generation-check, 1 append vs retention",
-        &N,
-        "acknowledged events lost",
-        || race(Variant::GenerationCheck, 1, Oracle::Both, &N),
-    );
-    N.record("loom", "generation-check", "caught");
+    let e = expect(true, "generation-check", "invariant:no-loss", 1);
+    let model = "loom: store generation-check, 1 append vs retention";
+    expect_caught_recorded(e, model, &N, ORACLES, || {
+        race(Variant::GenerationCheck, 1, Oracle::Both, &N)
+    });
 }

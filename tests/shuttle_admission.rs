@@ -111,12 +111,12 @@ fn workload(permits: usize, flaw: Flaw, checks: Checks) -> impl Fn() + Send + Sy
 #[test]
 fn fixed_holds_under_pct_and_random() {
     static N: Iterations = Iterations::new();
-    shuttle::check_pct(
+    support::check_pct(
         counted(&N, workload(PERMITS, Flaw::None, Checks::All)),
         FIXED_ITERATIONS,
         PCT_DEPTH,
     );
-    shuttle::check_random(
+    support::check_random(
         counted(&N, workload(PERMITS, Flaw::None, Checks::All)),
         FIXED_ITERATIONS,
     );
@@ -124,7 +124,6 @@ fn fixed_holds_under_pct_and_random() {
         "shuttle (pct + random)",
         "admission fixed, 13 requests vs 3 create permits",
     );
-    N.record("shuttle", "oom-unbounded-creation", "holds");
 }
 
 /// What a flawed twin runs: the service, its flaw and the oracle that must
@@ -140,7 +139,7 @@ struct Twin {
 fn caught_by_pct(t: Twin, n: &'static Iterations) {
     expect_caught("shuttle pct", t.model, n, t.expected, || {
         let w = workload(t.permits, t.flaw, t.checks);
-        shuttle::check_pct(counted(n, w), ITERATIONS, PCT_DEPTH)
+        support::check_pct(counted(n, w), ITERATIONS, PCT_DEPTH)
     });
 }
 
@@ -157,7 +156,6 @@ fn pre_fix_is_caught() {
         },
         &N,
     );
-    N.record("shuttle", "oom-unbounded-creation", "caught");
 }
 
 #[test]

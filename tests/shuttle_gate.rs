@@ -19,7 +19,7 @@ const PCT_DEPTH: usize = 3;
 /// Runs `model` under PCT and then the random scheduler.
 fn check(name: &str, iters: &'static Iterations, model: impl Fn() + Send + Sync + Clone + 'static) {
     let m = model.clone();
-    shuttle::check_pct(
+    support::check_pct(
         move || {
             iters.tick();
             m()
@@ -27,7 +27,7 @@ fn check(name: &str, iters: &'static Iterations, model: impl Fn() + Send + Sync 
         ITERATIONS,
         PCT_DEPTH,
     );
-    shuttle::check_random(
+    support::check_random(
         move || {
             iters.tick();
             model()
@@ -77,7 +77,7 @@ fn gate_mutual_exclusion() {
 #[test]
 #[should_panic(expected = "mutual exclusion violated")]
 fn gate_check_then_take_is_caught() {
-    shuttle::check_pct(mutual_exclusion(Flaw::CheckThenTake), ITERATIONS, PCT_DEPTH);
+    support::check_pct(mutual_exclusion(Flaw::CheckThenTake), ITERATIONS, PCT_DEPTH);
 }
 
 /// Four tasks, each polled spuriously a few times while waiting; every task
@@ -118,7 +118,7 @@ fn gate_spurious_polls() {
 #[test]
 #[ignore = "child of gate_waker_per_poll_is_caught"]
 fn child_gate_waker_per_poll() {
-    shuttle::check_pct(spurious(Flaw::WakerPerPoll), ITERATIONS, PCT_DEPTH);
+    support::check_pct(spurious(Flaw::WakerPerPoll), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
@@ -165,13 +165,13 @@ fn gate_cancel() {
 #[test]
 #[should_panic(expected = "gate lost by a cancelled lock()")]
 fn gate_cancel_loses_handoff_is_caught() {
-    shuttle::check_pct(cancel(Flaw::CancelLosesHandoff), ITERATIONS, PCT_DEPTH);
+    support::check_pct(cancel(Flaw::CancelLosesHandoff), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
 #[ignore = "child of gate_lost_wakeup_is_caught"]
 fn child_gate_lost_wakeup() {
-    shuttle::check_random(mutual_exclusion(Flaw::LostWakeup), ITERATIONS);
+    support::check_random(mutual_exclusion(Flaw::LostWakeup), ITERATIONS);
 }
 
 #[test]

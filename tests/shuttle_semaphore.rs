@@ -16,7 +16,7 @@ const PERMITS: usize = 2;
 
 fn check(name: &str, iters: &'static Iterations, model: impl Fn() + Send + Sync + Clone + 'static) {
     let m = model.clone();
-    shuttle::check_pct(
+    support::check_pct(
         move || {
             iters.tick();
             m()
@@ -24,7 +24,7 @@ fn check(name: &str, iters: &'static Iterations, model: impl Fn() + Send + Sync 
         ITERATIONS,
         PCT_DEPTH,
     );
-    shuttle::check_random(
+    support::check_random(
         move || {
             iters.tick();
             model()
@@ -90,13 +90,13 @@ fn semaphore_capacity() {
 #[test]
 #[should_panic(expected = "permits exceeded capacity")]
 fn semaphore_check_then_take_is_caught() {
-    shuttle::check_pct(capacity(Flaw::CheckThenTake), ITERATIONS, PCT_DEPTH);
+    support::check_pct(capacity(Flaw::CheckThenTake), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
 #[ignore = "child of semaphore_drop_leak_is_caught"]
 fn child_semaphore_drop_leak() {
-    shuttle::check_random(capacity(Flaw::DropLeaksPermit), ITERATIONS);
+    support::check_random(capacity(Flaw::DropLeaksPermit), ITERATIONS);
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn semaphore_drop_leak_is_caught() {
 #[test]
 #[ignore = "child of semaphore_lost_wakeup_is_caught"]
 fn child_semaphore_lost_wakeup() {
-    shuttle::check_random(capacity(Flaw::LostWakeup), ITERATIONS);
+    support::check_random(capacity(Flaw::LostWakeup), ITERATIONS);
 }
 
 #[test]
@@ -159,5 +159,5 @@ fn semaphore_cancel() {
 #[test]
 #[should_panic(expected = "permit lost by a cancelled acquire()")]
 fn semaphore_cancel_loses_handoff_is_caught() {
-    shuttle::check_pct(cancel(Flaw::CancelLosesHandoff), ITERATIONS, PCT_DEPTH);
+    support::check_pct(cancel(Flaw::CancelLosesHandoff), ITERATIONS, PCT_DEPTH);
 }

@@ -19,7 +19,9 @@ use faultline::sync::{Arc, DynArc};
 use shuttle::future::{block_on, spawn, yield_now};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use support::{counted, expect_caught, Iterations};
+use support::{
+    counted, expect_caught_recorded, expect_holds_recorded, shuttle_seed, Expect, Iterations,
+};
 
 const ITERATIONS: usize = 1_000;
 const TTL_MS: u64 = 100;
@@ -130,39 +132,57 @@ fn race(variant: Variant) -> impl Fn() + Send + Sync + 'static {
     }
 }
 
+const ORACLES: &[(&str, &str)] = &[
+    ("invariant:double-flush", "double apply"),
+    ("invariant:exactly-once", "totals not exact"),
+    ("invariant:exactly-once", "items left after the last flush"),
+];
+
+fn configured(e: Expect, policies: &str) -> Expect {
+    e.config("iterations", ITERATIONS)
+        .config("policies", policies)
+        .config("seed", shuttle_seed())
+}
+
 #[test]
 fn without_fencing_two_flushers_double_apply_pct() {
     static N: Iterations = Iterations::new();
-    expect_caught(
-        "shuttle pct",
-        "documented (no fencing)",
-        &N,
-        "double apply",
-        || shuttle::check_pct(counted(&N, race(Variant::Documented)), ITERATIONS, 3),
+    let e = Expect::caught(
+        "shuttle",
+        "lease-expiry-double-flush",
+        "invariant:double-flush",
     );
-    N.record("shuttle", "lease-expiry-double-flush", "caught");
+    let model = "shuttle pct: documented (no fencing)";
+    expect_caught_recorded(configured(e, "pct3"), model, &N, ORACLES, || {
+        support::check_pct(counted(&N, race(Variant::Documented)), ITERATIONS, 3)
+    });
 }
 
 #[test]
 fn without_fencing_two_flushers_double_apply_random() {
     static N: Iterations = Iterations::new();
-    expect_caught(
-        "shuttle random",
-        "documented (no fencing)",
-        &N,
-        "double apply",
-        || shuttle::check_random(counted(&N, race(Variant::Documented)), ITERATIONS),
+    let e = Expect::caught(
+        "shuttle",
+        "lease-expiry-double-flush",
+        "invariant:double-flush",
     );
+    let model = "shuttle random: documented (no fencing)";
+    expect_caught_recorded(configured(e, "random"), model, &N, ORACLES, || {
+        support::check_random(counted(&N, race(Variant::Documented)), ITERATIONS)
+    });
 }
 
 #[test]
 fn with_fencing_no_double_apply_and_exact_totals() {
     static N: Iterations = Iterations::new();
-    shuttle::check_pct(counted(&N, race(Variant::Fixed)), ITERATIONS, 3);
-    shuttle::check_random(counted(&N, race(Variant::Fixed)), ITERATIONS);
-    N.report(
-        "shuttle (pct + random)",
-        "fixed (fencing, batch id, in-flight list): no double apply",
+    let e = Expect::holds(
+        "shuttle",
+        "lease-expiry-double-flush",
+        "invariant:double-flush",
     );
-    N.record("shuttle", "lease-expiry-double-flush", "holds");
+    let model = "shuttle (pct + random): fixed (fencing, batch id, in-flight list)";
+    expect_holds_recorded(configured(e, "pct3+random"), model, &N, || {
+        support::check_pct(counted(&N, race(Variant::Fixed)), ITERATIONS, 3);
+        support::check_random(counted(&N, race(Variant::Fixed)), ITERATIONS);
+    });
 }

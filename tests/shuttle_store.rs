@@ -10,7 +10,9 @@ use faultline::store::{missing_events, Event, MemBackend, StoreConfig, TieredSto
 use faultline::sync::DynArc;
 use shuttle::future::{block_on, spawn, yield_now};
 use shuttle::sync::Arc;
-use support::{counted, expect_caught, expect_caught_any, Iterations};
+use support::{
+    counted, expect_caught_recorded, expect_holds_recorded, shuttle_seed, Expect, Iterations,
+};
 
 const DAY_MS: u64 = 86_400_000;
 const NOW_MS: u64 = 1_767_225_600_000;
@@ -80,59 +82,84 @@ fn workload(variant: Variant) -> impl Fn() + Send + Sync + Clone + 'static {
     }
 }
 
+/// The store's oracles and the messages that show them: the pre-fix bug
+/// trips the writer oracle when a retention cycle follows the stale
+/// restore, and the no-loss oracle at the end otherwise.
+const ORACLES: &[(&str, &str)] = &[
+    ("invariant:writer-is-active", "stale writer restored"),
+    ("invariant:no-loss", "acknowledged events lost"),
+];
+
+fn configured(e: Expect, policies: &str) -> Expect {
+    e.config("iterations", ITERATIONS)
+        .config("policies", policies)
+        .config("seed", shuttle_seed())
+}
+
 #[test]
 fn fixed_store_holds_under_pct_and_random() {
     static N: Iterations = Iterations::new();
-    shuttle::check_pct(counted(&N, workload(Variant::Fixed)), ITERATIONS, 3);
-    shuttle::check_random(counted(&N, workload(Variant::Fixed)), ITERATIONS);
-    N.report(
-        "shuttle (pct + random)",
-        "store fixed, 4 appenders x 3 retention cycles",
+    let oracles = ["invariant:writer-is-active", "invariant:no-loss"];
+    let stale = configured(
+        Expect::holds_all("shuttle", "stale-writer", &oracles),
+        "pct3+random",
     );
-    N.record("shuttle", "stale-writer", "holds");
-    N.record("shuttle", "generation-check", "holds");
+    let gen = configured(
+        Expect::holds("shuttle", "generation-check", "invariant:no-loss"),
+        "pct3+random",
+    );
+    let model = "shuttle (pct + random): store fixed, 4 appenders x 3 retention cycles";
+    expect_holds_recorded(stale, model, &N, || {
+        support::check_pct(counted(&N, workload(Variant::Fixed)), ITERATIONS, 3);
+        support::check_random(counted(&N, workload(Variant::Fixed)), ITERATIONS);
+    });
+    gen.settle(N.count() as u64, "", "");
 }
-
-/// The pre-fix bug trips the writer oracle when a retention cycle follows
-/// the stale restore, and the no-loss oracle at the end otherwise.
-const PRE_FIX_ORACLES: &[&str] = &["stale writer restored", "acknowledged events lost"];
 
 #[test]
 fn pre_fix_store_is_caught_by_pct() {
     static N: Iterations = Iterations::new();
-    expect_caught_any("shuttle pct", "store pre-fix", &N, PRE_FIX_ORACLES, || {
-        shuttle::check_pct(counted(&N, workload(Variant::PreFix)), ITERATIONS, 3)
+    let oracles = ["invariant:writer-is-active", "invariant:no-loss"];
+    let e = configured(
+        Expect::caught_any("shuttle", "stale-writer", &oracles),
+        "pct3",
+    );
+    expect_caught_recorded(e, "shuttle pct: store pre-fix", &N, ORACLES, || {
+        support::check_pct(counted(&N, workload(Variant::PreFix)), ITERATIONS, 3)
     });
-    N.record("shuttle", "stale-writer", "caught");
 }
 
 #[test]
 fn pre_fix_store_is_caught_by_random() {
     static N: Iterations = Iterations::new();
-    expect_caught_any(
-        "shuttle random",
-        "store pre-fix",
-        &N,
-        PRE_FIX_ORACLES,
-        || shuttle::check_random(counted(&N, workload(Variant::PreFix)), ITERATIONS),
+    let oracles = ["invariant:writer-is-active", "invariant:no-loss"];
+    let e = configured(
+        Expect::caught_any("shuttle", "stale-writer", &oracles),
+        "random",
     );
+    expect_caught_recorded(e, "shuttle random: store pre-fix", &N, ORACLES, || {
+        support::check_random(counted(&N, workload(Variant::PreFix)), ITERATIONS)
+    });
 }
 
 #[test]
 fn generation_check_store_is_caught() {
     static N: Iterations = Iterations::new();
-    expect_caught(
-        "shuttle pct",
-        "store generation-check",
+    let e = configured(
+        Expect::caught("shuttle", "generation-check", "invariant:no-loss"),
+        "pct3",
+    );
+    expect_caught_recorded(
+        e,
+        "shuttle pct: store generation-check",
         &N,
-        "acknowledged events lost",
+        ORACLES,
         || {
-            shuttle::check_pct(
+            support::check_pct(
                 counted(&N, workload(Variant::GenerationCheck)),
                 ITERATIONS,
                 3,
             )
         },
     );
-    N.record("shuttle", "generation-check", "caught");
 }

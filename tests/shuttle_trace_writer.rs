@@ -175,8 +175,8 @@ fn check_books(writer: &TraceWriter<ToySink>, sink: &ToySink) {
 #[test]
 fn fixed_writer_holds_under_pct_and_random() {
     static N: Iterations = Iterations::new();
-    shuttle::check_pct(counted(&N, workload(Flaw::None)), ITERATIONS, 3);
-    shuttle::check_random(counted(&N, workload(Flaw::None)), ITERATIONS);
+    support::check_pct(counted(&N, workload(Flaw::None)), ITERATIONS, 3);
+    support::check_random(counted(&N, workload(Flaw::None)), ITERATIONS);
     N.report(
         "shuttle (pct + random)",
         "trace writer fixed, 2 writers x 2 traces + shutdown",
@@ -198,7 +198,7 @@ fn shutdown_counting_from_a_snapshot_is_caught() {
         &N,
         "two fates",
         || {
-            shuttle::check_pct(
+            support::check_pct(
                 counted(&N, workload(Flaw::AbandonsFromSnapshot)),
                 ITERATIONS,
                 3,
@@ -215,6 +215,6 @@ fn shutdown_without_join_is_caught() {
         "trace writer shutdown-skips-join",
         &N,
         "task outlived shutdown",
-        || shuttle::check_random(counted(&N, workload(Flaw::ShutdownSkipsJoin)), ITERATIONS),
+        || support::check_random(counted(&N, workload(Flaw::ShutdownSkipsJoin)), ITERATIONS),
     );
 }

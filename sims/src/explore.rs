@@ -1,26 +1,47 @@
 //! What `faultline` does with no subcommand (and `faultline explore`):
 //! sweeps every variant of every scenario under the random and the PCT
-//! policy within a wall-time budget, then the teeth table
-//! ([`crate::teeth`]) and the report ([`crate::report`]). Every buggy
-//! variant must be caught and every correct one must hold.
+//! policy, then the teeth table ([`crate::teeth`]) and the report
+//! ([`crate::report`]).
+//!
+//! * A **schedule** row (a bug found by search) is swept over
+//!   [`SEED_RANGES`] disjoint seed ranges, each until its first failure
+//!   through the bug's own oracle: the row reports in how many ranges it
+//!   was found and the runs to the first failure (median, max).
+//! * A **load** row (the pre-fix fails under its load on every seed) runs
+//!   [`LOAD_SEEDS`] seeds and, when the scenario can scale its load, the
+//!   smallest load at which it fails and the largest the fix holds
+//!   ([`crate::cliff`]).
+//! * A correct variant runs at least [`CORRECT_SEEDS_MIN`] seeds per policy
+//!   and more as the budget allows.
+//!
+//! Failures through any oracle other than the bug's own are counted apart
+//! and never count as finding it.
 
+use crate::cliff::{self, Cliff, CliffSpec};
 use crate::policy::{PolicySpec, PCT_DEPTH_DEFAULT};
 use crate::replay_file::ReplayFileError;
-use crate::runner::{policy_for, save_failure, sweep, SweepReport, SweepSpec};
-use crate::scenario::{Bug, Scenario, ScenarioError};
+use crate::runner::{policy_for, save_failure, sweep, SeedRun, SweepReport, SweepSpec};
+use crate::scenario::{Bug, RowKind, Scenario, ScenarioError};
 use crate::seeds::{SeedRange, Shard};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// The whole exploration's default wall-time budget, seconds.
+/// The whole exploration's default wall-time budget, seconds (it bounds
+/// the correct variants' extra seeds; the minimums below always run).
 pub const BUDGET_S_DEFAULT: f64 = 60.0;
 
-/// Seeds one sweep (a variant under one policy) runs at most.
+/// Seeds one sweep runs at most.
 pub const SEEDS_PER_SWEEP_MAX: u64 = 10_000;
 
-/// Seeds a buggy variant's sweep runs until its first failure whatever the
-/// budget, so whether a bug is caught never depends on the machine's speed.
-pub const BUGGY_SEEDS_MIN: u64 = 200;
+/// Disjoint seed ranges a schedule row is searched over.
+pub const SEED_RANGES: u64 = 5;
+
+/// Seeds in each range: a schedule row's range that finds nothing in this
+/// many seeds counts as a miss.
+pub const RANGE_SEEDS: u64 = 200;
+
+/// Seeds a load row's buggy variant runs under each policy (all must fail).
+pub const LOAD_SEEDS: u64 = 5;
 
 /// Seeds a correct variant's sweep runs whatever the budget.
 pub const CORRECT_SEEDS_MIN: u64 = 20;
@@ -28,12 +49,14 @@ pub const CORRECT_SEEDS_MIN: u64 = 20;
 /// How to explore.
 #[derive(Clone, Copy, Debug)]
 pub struct ExploreSpec {
-    /// Wall time for every sweep together, seconds; split evenly over the
-    /// sweeps still to run, so time a sweep leaves unused (a bug found
-    /// early) goes to the later ones.
+    /// Wall time for the correct variants' sweeps together, seconds; split
+    /// evenly over the sweeps still to run.
     pub budget_s: f64,
     /// Seeds one sweep runs at most.
     pub seeds_max: u64,
+    /// Whether load rows search the load for the edge (slow scenarios make
+    /// it the longest part of an exploration).
+    pub cliffs: bool,
 }
 
 impl Default for ExploreSpec {
@@ -41,33 +64,116 @@ impl Default for ExploreSpec {
         ExploreSpec {
             budget_s: BUDGET_S_DEFAULT,
             seeds_max: SEEDS_PER_SWEEP_MAX,
+            cliffs: true,
         }
     }
 }
 
-/// One sweep: a variant under one policy.
+/// One policy's sweeps of a variant: one per seed range.
 #[derive(Clone, Debug)]
 pub struct Sweep {
     /// The policy.
     pub policy: PolicySpec,
-    /// What it found.
-    pub report: SweepReport,
+    /// One report per seed range (one range for load and correct rows).
+    pub ranges: Vec<SweepReport>,
     /// The replay file of its first failure, if any.
     pub replay: Option<PathBuf>,
 }
 
 impl Sweep {
-    /// `found at seed S (N runs)`, `not found (N runs)`, `holds (N runs)`
-    /// or `FAILS at seed S`.
-    pub fn cell(&self, must_hold: bool) -> String {
-        let r = &self.report;
-        match (&r.first_failure, must_hold) {
-            (Some(f), false) => format!("found at seed {} ({} runs)", f.seed, r.runs),
-            (None, false) => format!("not found ({} runs)", r.runs),
-            (None, true) => format!("holds ({} runs)", r.runs),
-            (Some(f), true) => format!("FAILS at seed {}", f.seed),
-        }
+    /// Runs over every range.
+    pub fn runs(&self) -> u64 {
+        self.ranges.iter().map(|r| r.runs).sum()
     }
+
+    /// Runs that failed through the bug's own oracle (any failure for a
+    /// correct variant).
+    pub fn matched(&self) -> u64 {
+        self.ranges.iter().map(|r| r.matched).sum()
+    }
+
+    /// Failures through other oracles.
+    pub fn others(&self) -> u64 {
+        self.ranges.iter().map(|r| r.failures - r.matched).sum()
+    }
+
+    /// Wall time spent.
+    pub fn elapsed_s(&self) -> f64 {
+        self.ranges.iter().map(|r| r.elapsed_s).sum()
+    }
+
+    /// The first failure through the bug's own oracle (any failure for a
+    /// correct variant), over the ranges in order.
+    pub fn first_match(&self) -> Option<&SeedRun> {
+        self.ranges.iter().find_map(|r| r.first_match.as_ref())
+    }
+
+    /// The first failure through another oracle.
+    pub fn first_other(&self) -> Option<&SeedRun> {
+        self.ranges.iter().find_map(|r| r.first_other.as_ref())
+    }
+
+    /// The table cell of this sweep for a row of `kind` that must (or must
+    /// not) hold.
+    pub fn cell(&self, kind: Option<RowKind>, must_hold: bool) -> String {
+        let mut text = match (must_hold, kind) {
+            (true, _) => match self.ranges.iter().find_map(|r| r.first_failure.as_ref()) {
+                None => format!("holds ({} runs)", self.runs()),
+                Some(f) => format!("FAILS at seed {} ({})", f.seed, oracle_of(f)),
+            },
+            (false, Some(RowKind::Load)) => {
+                format!("fails on {}/{} seeds", self.matched(), self.runs())
+            }
+            (false, _) => self.schedule_cell(),
+        };
+        if !must_hold && self.others() > 0 {
+            if let Some(o) = self.first_other() {
+                let _ = write!(
+                    text,
+                    "; {} other failures (e.g. {} at seed {})",
+                    self.others(),
+                    oracle_of(o),
+                    o.seed
+                );
+            }
+        }
+        text
+    }
+
+    fn schedule_cell(&self) -> String {
+        let mut firsts: Vec<u64> = self
+            .ranges
+            .iter()
+            .filter_map(|r| r.first_match.as_ref().map(|_| r.runs))
+            .collect();
+        if firsts.is_empty() {
+            return format!("NOT found ({} runs)", self.runs());
+        }
+        firsts.sort_unstable();
+        let median = firsts[firsts.len() / 2];
+        let max = firsts[firsts.len() - 1];
+        format!(
+            "found in {}/{} ranges, runs to 1st: median {median}, max {max}",
+            firsts.len(),
+            self.ranges.len()
+        )
+    }
+}
+
+fn oracle_of(run: &SeedRun) -> String {
+    run.outcome
+        .failure
+        .as_ref()
+        .map_or_else(String::new, faultline::sim::Failure::oracle)
+}
+
+/// The load edges of a load row.
+#[derive(Clone, Debug)]
+pub struct LoadEdges {
+    /// Where the buggy variant starts to fail.
+    pub fails: Cliff,
+    /// How far the scenario's fixed variant holds.
+    pub holds: Cliff,
 }
 
 /// One scenario variant, swept under both policies.
@@ -79,37 +185,52 @@ pub struct Row {
     pub variant: &'static str,
     /// Whether the variant must hold (see [`Scenario::holds`]).
     pub must_hold: bool,
-    /// The historical bug it carries, if any.
+    /// The bug it carries, if any.
     pub bug: Option<Bug>,
     /// Its sweeps: random, then PCT.
     pub sweeps: Vec<Sweep>,
+    /// For a load row whose scenario scales its load: the edges.
+    pub load: Option<LoadEdges>,
 }
 
 impl Row {
     /// Runs over every sweep.
     pub fn runs(&self) -> u64 {
-        self.sweeps.iter().map(|s| s.report.runs).sum()
+        self.sweeps.iter().map(Sweep::runs).sum()
     }
 
-    /// Whether any sweep failed.
+    /// Whether any sweep failed (a buggy variant: through its bug's own
+    /// oracle).
     pub fn failed(&self) -> bool {
-        self.sweeps.iter().any(|s| s.report.failures > 0)
+        self.sweeps.iter().any(|s| s.matched() > 0)
+    }
+
+    /// Whether a buggy variant failed only through other oracles.
+    pub fn only_other_failures(&self) -> bool {
+        !self.must_hold && !self.failed() && self.sweeps.iter().any(|s| s.others() > 0)
     }
 
     /// Whether the row is as it must be: a correct variant holds under
-    /// every policy, a buggy one is caught by at least one.
+    /// every policy, a buggy one is caught by its own oracle under at least
+    /// one.
     pub fn ok(&self) -> bool {
         self.must_hold != self.failed()
     }
 
-    /// `caught`, `holds`, `MISSED` or `FAILS`.
+    /// `caught`, `holds`, `MISSED`, `OTHER` or `FAILS`.
     pub fn verdict(&self) -> &'static str {
         match (self.must_hold, self.failed()) {
             (false, true) => "caught",
+            (false, false) if self.only_other_failures() => "OTHER",
             (false, false) => "MISSED",
             (true, false) => "holds",
             (true, true) => "FAILS",
         }
+    }
+
+    /// The row's kind (correct variants and toys have none).
+    pub fn kind(&self) -> Option<RowKind> {
+        self.bug.map(|b| b.kind)
     }
 }
 
@@ -133,6 +254,12 @@ impl std::fmt::Display for ExploreError {
 
 impl std::error::Error for ExploreError {}
 
+impl From<ScenarioError> for ExploreError {
+    fn from(e: ScenarioError) -> Self {
+        ExploreError::Scenario(e)
+    }
+}
+
 /// The policies every variant is swept under: random, and PCT of the
 /// default depth sized for the scenario.
 pub fn policies(scenario: &dyn Scenario) -> [PolicySpec; 2] {
@@ -142,10 +269,7 @@ pub fn policies(scenario: &dyn Scenario) -> [PolicySpec; 2] {
     ]
 }
 
-/// Sweeps seeds `0..` of every variant of every scenario under each of
-/// [`policies`], each sweep stopping at its first failure, at
-/// `spec.seeds_max` seeds, or when its share of the budget is spent (but
-/// not before [`BUGGY_SEEDS_MIN`] / [`CORRECT_SEEDS_MIN`] seeds); writes
+/// Explores every variant of every scenario (see the module docs); writes
 /// a replay file for each first failure. `on_start(scenario, variant,
 /// policy, done, total)` is called before each sweep.
 ///
@@ -158,98 +282,148 @@ pub fn explore(
     mut on_start: impl FnMut(&str, &str, &PolicySpec, usize, usize),
 ) -> Result<Vec<Row>, ExploreError> {
     let total: usize = scenarios.iter().map(|s| 2 * s.variants().len()).sum();
-    let mut done = 0usize;
-    let mut spent_s = 0.0f64;
+    let correct_left = |from: usize| -> usize {
+        scenarios
+            .iter()
+            .flat_map(|s| s.variants().iter().map(move |v| s.holds(v)))
+            .skip(from)
+            .filter(|&h| h)
+            .count()
+            * 2
+    };
+    let (mut done, mut spent_s, mut index) = (0usize, 0.0f64, 0usize);
     let mut rows = Vec::new();
     for s in scenarios {
         for &variant in s.variants() {
+            let (must_hold, bug) = (s.holds(variant), s.bug(variant));
             let mut sweeps = Vec::new();
             for policy in policies(s.as_ref()) {
                 on_start(s.name(), variant, &policy, done, total);
-                let share_s = (spec.budget_s - spent_s).max(0.0) / (total - done) as f64;
-                let runs_min = if s.holds(variant) {
-                    CORRECT_SEEDS_MIN
-                } else {
-                    BUGGY_SEEDS_MIN
-                };
-                let limits = (spec.seeds_max, runs_min, share_s);
-                let sw = sweep_one(s.as_ref(), variant, policy, limits)?;
-                spent_s += sw.report.elapsed_s;
+                let left = correct_left(index).max(1) as f64;
+                let share_s = ((spec.budget_s - spent_s).max(0.0) / left).max(0.0);
+                let sw = sweep_variant(s.as_ref(), variant, policy, bug, (spec, share_s))?;
+                if must_hold {
+                    spent_s += sw.elapsed_s();
+                }
                 done += 1;
                 sweeps.push(sw);
             }
+            index += 1;
+            let load = match bug {
+                Some(b) if b.kind == RowKind::Load && spec.cliffs && s.load_axis().is_some() => {
+                    Some(load_edges(s.as_ref(), variant, &b)?)
+                }
+                _ => None,
+            };
             rows.push(Row {
                 scenario: s.name(),
                 variant,
-                must_hold: s.holds(variant),
-                bug: s.bug(variant),
+                must_hold,
+                bug,
                 sweeps,
+                load,
             });
         }
     }
     Ok(rows)
 }
 
-/// One sweep; `(seeds_max, runs_min, budget_s)` bound it.
-fn sweep_one(
-    scenario: &dyn Scenario,
+/// The load edges of `variant` (buggy) and of the scenario's `fixed`.
+fn load_edges(s: &dyn Scenario, variant: &str, bug: &Bug) -> Result<LoadEdges, ExploreError> {
+    let spec = CliffSpec::default();
+    let fails = cliff::fails_from(s, variant, Some(bug), &spec)?;
+    let holds = cliff::holds_to(s, crate::scenario::FIXED, &spec)?;
+    Ok(LoadEdges { fails, holds })
+}
+
+/// One policy's sweeps of a variant: several seed ranges for a schedule
+/// row, one range otherwise.
+fn sweep_variant(
+    s: &dyn Scenario,
     variant: &str,
     policy: PolicySpec,
-    (seeds_max, runs_min, budget_s): (u64, u64, f64),
+    bug: Option<Bug>,
+    (spec, share_s): (ExploreSpec, f64),
 ) -> Result<Sweep, ExploreError> {
-    let spec = SweepSpec {
-        scenario,
-        variant,
-        policy,
-        range: SeedRange {
-            start: 0,
-            end: seeds_max.max(1),
-        },
-        shard: Shard::ALL,
-        fail_fast: true,
-        time_budget_s: Some(budget_s),
-        runs_min: runs_min.min(seeds_max),
+    let one = |range: SeedRange, fail_fast: bool, budget: Option<f64>, runs_min: u64| {
+        let sw = SweepSpec {
+            scenario: s,
+            variant,
+            policy,
+            range,
+            shard: Shard::ALL,
+            fail_fast,
+            time_budget_s: budget,
+            runs_min,
+            bug,
+        };
+        sweep(&sw, |_, _| {})
     };
-    let report = sweep(&spec, |_, _| {}).map_err(ExploreError::Scenario)?;
-    let replay = match &report.first_failure {
-        Some(run) => Some(save_failure(scenario, variant, run).map_err(ExploreError::Replay)?),
+    let ranges = match bug.map(|b| b.kind) {
+        None => {
+            let end = spec.seeds_max.max(1);
+            let min = CORRECT_SEEDS_MIN.min(end);
+            vec![one(SeedRange { start: 0, end }, true, Some(share_s), min)?]
+        }
+        Some(RowKind::Load) => {
+            let range = SeedRange {
+                start: 0,
+                end: LOAD_SEEDS,
+            };
+            vec![one(range, false, None, LOAD_SEEDS)?]
+        }
+        Some(RowKind::Schedule) => (0..SEED_RANGES)
+            .map(|i| {
+                let range = SeedRange {
+                    start: i * RANGE_SEEDS,
+                    end: (i + 1) * RANGE_SEEDS,
+                };
+                one(range, true, None, RANGE_SEEDS)
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let first = ranges
+        .iter()
+        .find_map(|r| r.first_match.as_ref().or(r.first_failure.as_ref()));
+    let replay = match first {
+        Some(run) => Some(save_failure(s, variant, run).map_err(ExploreError::Replay)?),
         None => None,
     };
     Ok(Sweep {
         policy,
-        report,
+        ranges,
         replay,
     })
 }
 
-/// One line per scenario variant: runs and first failing seed under each
-/// policy, the verdict and the speed.
+/// One line per scenario variant: what each policy found, the verdict and
+/// the speed.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<18} {:<20} {:<28} {:<28} {:<7} {:>8}",
-        "scenario", "variant", "random", "pct", "verdict", "runs/s"
+        "{:<18} {:<20} {:<8} {:>8}  random / pct",
+        "scenario", "variant", "verdict", "runs/s"
     );
     for r in rows {
-        let cell = |i: usize| {
-            r.sweeps
-                .get(i)
-                .map_or_else(String::new, |s| s.cell(r.must_hold))
-        };
-        let (runs, secs) = r.sweeps.iter().fold((0, 0.0), |(n, t), s| {
-            (n + s.report.runs, t + s.report.elapsed_s)
-        });
+        let (runs, secs) = r
+            .sweeps
+            .iter()
+            .fold((0, 0.0), |(n, t), s| (n + s.runs(), t + s.elapsed_s()));
         let speed = if secs > 0.0 { runs as f64 / secs } else { 0.0 };
+        let cells: Vec<String> = r
+            .sweeps
+            .iter()
+            .map(|s| s.cell(r.kind(), r.must_hold))
+            .collect();
         let _ = writeln!(
             out,
-            "{:<18} {:<20} {:<28} {:<28} {:<7} {:>8.0}",
+            "{:<18} {:<20} {:<8} {:>8.0}  {}",
             r.scenario,
             r.variant,
-            cell(0),
-            cell(1),
             r.verdict(),
-            speed
+            speed,
+            cells.join(" / ")
         );
     }
     out

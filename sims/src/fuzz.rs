@@ -59,7 +59,9 @@ pub fn schedule_run(
 
 /// The `schedule` target: runs `data` (see [`schedule_run`]) and, when an
 /// oracle fails, writes the run's replay file under `dir` and returns its
-/// path with the failure report (seed, fault plan, how to reproduce).
+/// path with the failure report (seed, fault plan, how to reproduce). On a
+/// variant that carries a bug, only a failure of that bug's own oracles
+/// counts; any other failure is reported on stderr and returns `None`.
 pub fn schedule_failure(
     scenarios: &[Box<dyn Scenario>],
     variant: &str,
@@ -67,10 +69,21 @@ pub fn schedule_failure(
     dir: &Path,
 ) -> Option<(PathBuf, String)> {
     let (which, run) = schedule_run(scenarios, variant, data)?;
-    if run.outcome.passed() {
-        return None;
-    }
+    let failure = run.outcome.failure.as_ref()?;
     let scenario = scenarios[which].as_ref();
+    // Hunting a buggy variant, only its bug's own oracle counts: any other
+    // failure is reported on stderr and is not the crash being hunted.
+    if let Some(bug) = scenario.bug(variant) {
+        if !bug.signalled_by(failure) {
+            eprintln!(
+                "fuzz: {} {variant}: other failure ({}), not bug {}'s oracle: {failure}",
+                scenario.name(),
+                failure.oracle(),
+                bug.key
+            );
+            return None;
+        }
+    }
     let name = format!(
         "{}-{variant}-fuzz-{:016x}.json",
         scenario.name(),

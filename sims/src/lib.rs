@@ -15,6 +15,7 @@
 //! ```
 
 pub mod checks;
+pub mod cliff;
 pub mod explore;
 pub mod fuzz;
 pub mod plot;
@@ -29,7 +30,9 @@ pub mod seeds;
 pub mod teeth;
 
 pub use replay_file::{parse_replay, ReplayFile, ReplayFileError};
-pub use scenario::{Bug, PlotSpec, Scenario, ScenarioError, SeriesSource, FIXED};
+pub use scenario::{
+    Bug, LoadAxis, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
+};
 
 /// Every registered scenario, in the order `list` shows them. A new
 /// scenario is one line here.

@@ -9,7 +9,7 @@
 //! that cannot be written, with a one-line error.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use faultline_sims::checks::{read_checks, CHECKS_DIR};
+use faultline_sims::checks::{checks_dir, read_checks};
 use faultline_sims::explore::{self, ExploreSpec, BUDGET_S_DEFAULT};
 use faultline_sims::policy::PCT_DEPTH_DEFAULT;
 use faultline_sims::replay_file::read_replay;
@@ -46,6 +46,39 @@ enum Command {
     Replay(ReplayArgs),
     /// Shrink a replay file to a minimal schedule that fails the same way.
     Shrink(ShrinkArgs),
+    /// Record a check's result for the teeth table (for scripts such as
+    /// scripts/fuzz-smoke; tests record through faultline::check::record).
+    Record(RecordArgs),
+}
+
+#[derive(Args)]
+struct RecordArgs {
+    /// The checker, e.g. `fuzz`.
+    #[arg(long)]
+    checker: String,
+    /// The bug's key (see `faultline list`).
+    #[arg(long)]
+    bug: String,
+    /// `caught` (with --fired) or `missed` for a buggy variant; `holds` or
+    /// `fails` (with --fired) for a fixed one.
+    #[arg(long, value_parser = ["caught", "missed", "holds", "fails"])]
+    role: String,
+    /// The oracle that fired, as the failure report's `oracle:` line names
+    /// it.
+    #[arg(long, default_value = "")]
+    fired: String,
+    /// Iterations (executions, inputs, runs) the check took.
+    #[arg(long)]
+    iterations: u64,
+    /// A configuration entry, `KEY=VALUE` (repeatable).
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    config: Vec<String>,
+    /// The test or script that ran the check.
+    #[arg(long)]
+    test: String,
+    /// One line on what happened.
+    #[arg(long, default_value = "")]
+    detail: String,
 }
 
 #[derive(Args)]
@@ -178,6 +211,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => cmd_run(&args),
         Some(Command::Replay(args)) => cmd_replay(&args),
         Some(Command::Shrink(args)) => cmd_shrink(&args),
+        Some(Command::Record(args)) => cmd_record(&args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
@@ -201,6 +235,50 @@ fn exit_for(failed: bool) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Writes a check record: the bug's own oracles come from the registry, so
+/// a `caught` whose `--fired` is another oracle is recorded as `missed`.
+fn cmd_record(args: &RecordArgs) -> CmdResult {
+    use faultline::check::record::Expect;
+    let bug = registry()
+        .iter()
+        .flat_map(|s| {
+            s.variants()
+                .iter()
+                .filter_map(|v| s.bug(v))
+                .collect::<Vec<_>>()
+        })
+        .find(|b| b.key == args.bug)
+        .ok_or_else(|| format!("no bug '{}' (see `faultline list`)", args.bug))?;
+    let mut e = match args.role.as_str() {
+        "caught" | "missed" => Expect::caught_any(&args.checker, bug.key, bug.oracles),
+        _ => Expect::holds_all(&args.checker, bug.key, bug.oracles),
+    };
+    for kv in &args.config {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--config '{kv}' is not KEY=VALUE"))?;
+        e = e.config(k, v);
+    }
+    let e = e.test(&args.test);
+    let fired = match args.role.as_str() {
+        "missed" | "holds" => "",
+        _ => args.fired.as_str(),
+    };
+    let met = e.settle(args.iterations, fired, &args.detail);
+    say!(
+        "recorded {} / {}: {} ({})",
+        args.checker,
+        args.bug,
+        if met {
+            "as expected"
+        } else {
+            "NOT as expected"
+        },
+        faultline::check::record::checks_dir().display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn cmd_list() -> CmdResult {
@@ -247,9 +325,14 @@ fn cmd_explore(args: &ExploreArgs) -> CmdResult {
     })
     .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
-    let (checks, warnings) = read_checks(Path::new(CHECKS_DIR));
+    let dir = checks_dir();
+    let (checks, warnings) = read_checks(&dir);
     let teeth_rows = teeth::teeth_rows(&rows, &checks);
-    say!("teeth table (loom, shuttle, fuzz: as their tests last recorded them)");
+    say!(
+        "teeth table at {} (loom, shuttle, fuzz, real: the records under {})",
+        checks.source().short(),
+        dir.display()
+    );
     say_raw!("{}", teeth::render_text(&teeth_rows));
     say!("");
     say_raw!("{}", explore::table(&rows));
@@ -282,13 +365,16 @@ fn cmd_explore(args: &ExploreArgs) -> CmdResult {
             }
         }
     }
-    let ok = explore::all_ok(&rows);
-    if ok {
-        say!("ok: every fixed variant holds and every pre-fix variant was caught");
+    let problems = teeth::problems(&rows, &teeth_rows);
+    if problems.is_empty() {
+        say!("ok: every bug found by its own oracle, every fixed variant holds, every recorded cell current");
     } else {
-        say!("NOT OK: a fixed variant failed or a pre-fix variant was missed (see verdict)");
+        say!("NOT OK: the teeth table is not earned:");
+        for p in &problems {
+            say!("  - {p}");
+        }
     }
-    Ok(exit_for(!ok))
+    Ok(exit_for(!problems.is_empty()))
 }
 
 /// The seeds `run` covers: FAULTLINE_SEED, else --seed, else --seeds.
@@ -340,6 +426,7 @@ fn cmd_run(args: &RunArgs) -> CmdResult {
         fail_fast: args.fail_fast,
         time_budget_s: None,
         runs_min: 1,
+        bug: None,
     };
     let report = sweep_with_bar(&spec).map_err(|e| e.to_string())?;
     say!("{}", summary_line(&spec, &report));

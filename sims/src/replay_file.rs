@@ -120,14 +120,31 @@ impl SimParams {
 pub struct FailureRecord {
     /// `Failure::kind`, e.g. `"invariant"`.
     pub kind: String,
+    /// `Failure::oracle`, e.g. `"invariant:no-loss"` (files written before
+    /// oracle tags record none: the kind stands in).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub oracle: String,
     /// The failure's message (its `Display`).
     pub message: String,
+}
+
+impl FailureRecord {
+    /// The oracle that fired ([`FailureRecord::oracle`], or the kind for a
+    /// file that records no oracle).
+    pub fn oracle_or_kind(&self) -> &str {
+        if self.oracle.is_empty() {
+            &self.kind
+        } else {
+            &self.oracle
+        }
+    }
 }
 
 impl From<&Failure> for FailureRecord {
     fn from(f: &Failure) -> Self {
         FailureRecord {
             kind: f.kind().to_string(),
+            oracle: f.oracle(),
             message: f.to_string(),
         }
     }
@@ -375,7 +392,8 @@ mod tests {
             faults: FaultPlan::none(),
             failure: Some(FailureRecord {
                 kind: "invariant".into(),
-                message: "invariant violated: lost update".into(),
+                oracle: "invariant:lost-update".into(),
+                message: "invariant 'lost-update' violated: lost update".into(),
             }),
             trace_hash: 0xdead_beef,
             faultline_version: "0.1.0".into(),

@@ -84,7 +84,8 @@ pub fn write_report(dir: &Path, input: &ReportInput<'_>) -> Result<Vec<PathBuf>,
     let _ = writeln!(md, "# faultline report\n");
     let _ = writeln!(
         md,
-        "Commit `{COMMIT}`, exploration budget {:.0} s (random and PCT policies, each sweep stopping at its first failure).\n",
+        "Commit `{COMMIT}` (source {}), exploration budget {:.0} s (random and PCT policies; see the legend below the table).\n",
+        faultline::check::record::SourceState::current().short(),
         input.budget_s
     );
     let _ = writeln!(md, "## Teeth table\n\n{}", render_markdown(input.teeth));
@@ -120,7 +121,7 @@ fn sweeps_markdown(rows: &[Row]) -> String {
         let cell = |i: usize| {
             r.sweeps
                 .get(i)
-                .map_or_else(String::new, |s| s.cell(r.must_hold))
+                .map_or_else(String::new, |s| s.cell(r.kind(), r.must_hold))
         };
         let _ = writeln!(
             md,
@@ -145,7 +146,7 @@ fn scenario_markdown(s: &dyn Scenario, rows: &[Row]) -> String {
         let failing = r
             .sweeps
             .iter()
-            .find_map(|sw| sw.report.first_failure.as_ref());
+            .find_map(|sw| sw.first_match().or_else(|| sw.first_other()));
         let outcome = match failing {
             Some(run) => Some(run.outcome.clone()),
             None => run_seed(s, r.variant, 0, PolicySpec::Random)

@@ -142,7 +142,7 @@ impl From<ScenarioError> for ShrinkError {
 
 /// Shrinks `file` to a schedule with as few non-default decisions as it
 /// finds (trying at most `attempts_max` candidates) that still fails with
-/// the recorded failure kind, and returns it as a new replay file.
+/// the recorded oracle (kind and tag), and returns it as a new replay file.
 ///
 /// # Errors
 /// [`ShrinkError`] when the file records no failure, its scenario or variant
@@ -152,28 +152,35 @@ pub fn shrink_file(
     file: &ReplayFile,
     attempts_max: usize,
 ) -> Result<ReplayFile, ShrinkError> {
-    let kind = file
-        .failure
-        .as_ref()
-        .ok_or(ShrinkError::NothingRecorded)?
-        .kind
-        .clone();
+    // The same oracle (kind and tag) must keep failing: an invariant
+    // failure must not shrink into another invariant.
+    let recorded = file.failure.as_ref().ok_or(ShrinkError::NothingRecorded)?;
+    let oracle = recorded.oracle_or_kind().to_string();
+    let same = |f: Option<&Failure>| {
+        f.is_some_and(|f| {
+            if recorded.oracle.is_empty() {
+                f.kind() == oracle
+            } else {
+                f.oracle() == oracle
+            }
+        })
+    };
     scenario.check_variant(&file.variant)?;
     let rerun_lenient = |cand: &[Decision]| {
         let cfg = replay_config(scenario, file, cand.to_vec(), false);
         scenario.run(&file.variant, cfg)
     };
     let first = rerun_lenient(&file.decisions)?;
-    if first.failure.as_ref().map(Failure::kind) != Some(kind.as_str()) {
+    if !same(first.failure.as_ref()) {
         return Err(ShrinkError::DoesNotFail(describe(&first)));
     }
     let shrunk = shrink(&file.decisions, attempts_max, |cand| {
         let out = rerun_lenient(cand).ok()?;
-        (out.failure.as_ref().map(Failure::kind) == Some(kind.as_str())).then_some(out.decisions)
+        same(out.failure.as_ref()).then_some(out.decisions)
     });
     let strict = replay_config(scenario, file, shrunk.decisions.clone(), true);
     let out = scenario.run(&file.variant, strict)?;
-    if out.failure.as_ref().map(Failure::kind) != Some(kind.as_str()) {
+    if !same(out.failure.as_ref()) {
         return Err(ShrinkError::DoesNotFail(format!(
             "the shrunk schedule replays as: {}",
             describe(&out)

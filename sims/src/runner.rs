@@ -4,7 +4,7 @@
 //! with the commands that reproduce it.
 
 use crate::replay_file::{FailureRecord, ReplayFile, ReplayFileError, SimParams, FORMAT_VERSION};
-use crate::scenario::{Scenario, ScenarioError};
+use crate::scenario::{Bug, Scenario, ScenarioError};
 use crate::seeds::{SeedRange, Shard};
 use faultline::sim::{digest, FaultPlan, Outcome, SimConfig};
 use std::path::{Path, PathBuf};
@@ -117,6 +117,10 @@ pub struct SweepSpec<'a> {
     /// Runs made whatever the budget (so what a sweep finds does not depend
     /// on the machine's speed). At least 1.
     pub runs_min: u64,
+    /// The bug being hunted, if any: only a failure of its own oracles is a
+    /// match (and stops a fail-fast sweep); other failures are counted
+    /// apart.
+    pub bug: Option<Bug>,
 }
 
 /// What a sweep found.
@@ -128,6 +132,14 @@ pub struct SweepReport {
     pub failures: u64,
     /// The first failing run (lowest seed).
     pub first_failure: Option<SeedRun>,
+    /// Runs that failed through the hunted bug's own oracles (every failure
+    /// when no bug is hunted).
+    pub matched: u64,
+    /// The first of them.
+    pub first_match: Option<SeedRun>,
+    /// The first failure through another oracle (only when a bug is
+    /// hunted).
+    pub first_other: Option<SeedRun>,
     /// `digest` of every run's trace hash, in seed order.
     pub digest: u64,
     /// Wall time the sweep took, seconds.
@@ -157,8 +169,7 @@ pub fn sweep(
 ) -> Result<SweepReport, ScenarioError> {
     spec.scenario.check_variant(spec.variant)?;
     let watch = Stopwatch::start();
-    let (mut runs, mut failures) = (0u64, 0u64);
-    let mut first_failure = None;
+    let mut tally = Tally::default();
     let (mut error, mut stop) = (None, false);
     // Hashes are folded as they come, so a sweep's memory does not grow
     // with its length.
@@ -173,17 +184,14 @@ pub fn sweep(
                 return None;
             }
         };
-        runs += 1;
         let hash = run.outcome.trace_hash;
-        if !run.outcome.passed() {
-            failures += 1;
-            stop = spec.fail_fast;
-            first_failure.get_or_insert(run);
-        }
-        if runs >= spec.runs_min && spec.time_budget_s.is_some_and(|b| watch.elapsed_s() >= b) {
+        let matched = tally.add(run, spec.bug.as_ref());
+        stop = matched && spec.fail_fast;
+        if tally.runs >= spec.runs_min && spec.time_budget_s.is_some_and(|b| watch.elapsed_s() >= b)
+        {
             stop = true;
         }
-        progress(runs, failures);
+        progress(tally.runs, tally.failures);
         Some(hash)
     });
     let digest = digest(hashes);
@@ -191,12 +199,49 @@ pub fn sweep(
         return Err(e);
     }
     Ok(SweepReport {
-        runs,
-        failures,
-        first_failure,
+        runs: tally.runs,
+        failures: tally.failures,
+        first_failure: tally.first_failure,
+        matched: tally.matched,
+        first_match: tally.first_match,
+        first_other: tally.first_other,
         digest,
         elapsed_s: watch.elapsed_s(),
     })
+}
+
+/// What a sweep has seen so far.
+#[derive(Default)]
+struct Tally {
+    runs: u64,
+    failures: u64,
+    matched: u64,
+    first_failure: Option<SeedRun>,
+    first_match: Option<SeedRun>,
+    first_other: Option<SeedRun>,
+}
+
+impl Tally {
+    /// Counts `run`; returns whether it is a match (a failure of the hunted
+    /// bug's oracles, or any failure when none is hunted).
+    fn add(&mut self, run: SeedRun, bug: Option<&Bug>) -> bool {
+        self.runs += 1;
+        let Some(failure) = &run.outcome.failure else {
+            return false;
+        };
+        self.failures += 1;
+        let matched = bug.is_none_or(|b| b.signalled_by(failure));
+        if matched {
+            self.matched += 1;
+            if self.first_match.is_none() {
+                self.first_match = Some(run.clone());
+            }
+        } else if self.first_other.is_none() {
+            self.first_other = Some(run.clone());
+        }
+        self.first_failure.get_or_insert(run);
+        matched
+    }
 }
 
 /// Wall-clock time of a sweep, for its runs/s report only (never for
@@ -266,11 +311,17 @@ pub fn failure_report(scenario: &str, variant: &str, run: &SeedRun, path: &Path)
         .failure
         .as_ref()
         .map_or_else(|| "passed".to_string(), ToString::to_string);
+    let oracle = run
+        .outcome
+        .failure
+        .as_ref()
+        .map_or_else(String::new, faultline::sim::Failure::oracle);
     let mut lines = vec![
         format!(
             "FAILED: {scenario} variant {variant}, seed {} ({}): {failure}",
             run.seed, run.policy
         ),
+        format!("  oracle: {oracle}"),
         format!("  {}", run.cfg.faults),
     ];
     let log = &run.outcome.fault_log;

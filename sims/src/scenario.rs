@@ -69,6 +69,34 @@ pub trait Scenario {
     /// [`Scenario::variants`].
     fn run(&self, variant: &str, cfg: SimConfig) -> Result<Outcome, ScenarioError>;
 
+    /// The offered load this scenario can scale, for load rows of the teeth
+    /// table and `faultline cliff`; `None` (the default) when it has none.
+    fn load_axis(&self) -> Option<LoadAxis> {
+        None
+    }
+
+    /// Runs `variant` once under `cfg` with its offered load's rate
+    /// multiplied by `factor` (1.0 is [`Scenario::run`]'s own load).
+    ///
+    /// # Errors
+    /// [`ScenarioError::UnknownVariant`], or [`ScenarioError::NoLoadAxis`]
+    /// for a factor other than 1.0 when the scenario has no
+    /// [`Scenario::load_axis`] (the default).
+    fn run_scaled(
+        &self,
+        variant: &str,
+        cfg: SimConfig,
+        factor: f64,
+    ) -> Result<Outcome, ScenarioError> {
+        if factor == 1.0 {
+            self.run(variant, cfg)
+        } else {
+            Err(ScenarioError::NoLoadAxis {
+                scenario: self.name(),
+            })
+        }
+    }
+
     /// Whether `variant` must hold (pass every oracle on every seed); every
     /// other variant carries a bug that must be caught. Default: only
     /// `"fixed"` holds. A scenario with a second correct variant (say, the
@@ -99,14 +127,84 @@ pub trait Scenario {
     }
 }
 
-/// A historical bug, as a row of the teeth table.
+/// A bug a variant carries, as a row of the teeth table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bug {
-    /// A stable key, shared with the records of loom, shuttle and fuzz
-    /// checks (e.g. `"stale-writer"`).
+    /// A stable key, shared with the records of loom, shuttle, fuzz and
+    /// real-server checks (e.g. `"stale-writer"`).
     pub key: &'static str,
     /// What went wrong, in a few words.
     pub title: &'static str,
+    /// The oracles that signal this bug, as `Failure::oracle` names them
+    /// (`"invariant:no-loss"`, `"oom"`, `"deadlock"`, ...). A run that
+    /// fails through any other oracle does not count as finding it.
+    pub oracles: &'static [&'static str],
+    /// How the row is found: by schedule search, or by load alone.
+    pub kind: RowKind,
+    /// Whether production saw it, or it is a reasoned hypothesis.
+    pub origin: Origin,
+}
+
+impl Bug {
+    /// Whether `failure` is this bug's own: one of [`Bug::oracles`] fired.
+    pub fn signalled_by(&self, failure: &faultline::sim::Failure) -> bool {
+        self.oracles.iter().any(|o| failure.fired(o))
+    }
+}
+
+/// The two kinds of teeth-table rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowKind {
+    /// Found by searching schedules: some seeds fail, others pass; the row
+    /// reports how many seeds the search needs to the first failure.
+    Schedule,
+    /// The pre-fix fails under its load on every seed; the row reports the
+    /// smallest load at which it fails and the largest the fix holds.
+    Load,
+}
+
+impl RowKind {
+    /// `schedule` or `load`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RowKind::Schedule => "schedule",
+            RowKind::Load => "load",
+        }
+    }
+}
+
+/// Where a bug comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// It happened: the incident write-up reports it in production (or in
+    /// the real code's review, verified there).
+    Historical,
+    /// Reasoned, not observed: a flaw of a documented design or of a
+    /// rejected fix that faultline (or the write-up) argues for.
+    Hypothesized,
+}
+
+impl Origin {
+    /// `historical` or `hypothesized`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Historical => "historical",
+            Origin::Hypothesized => "hypothesized",
+        }
+    }
+}
+
+/// The offered load of a scenario, as a rate that can be scaled.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LoadAxis {
+    /// The rate's unit, e.g. `"req/s"`.
+    pub unit: &'static str,
+    /// The scenario's own rate (factor 1.0), in `unit`.
+    pub rate: f64,
+    /// The smallest factor a search tries (e.g. 0.01).
+    pub factor_min: f64,
+    /// The largest factor a search tries (e.g. 20.0).
+    pub factor_max: f64,
 }
 
 /// Where a plotted series comes from.
@@ -151,6 +249,11 @@ pub enum ScenarioError {
         /// The names that exist.
         known: Vec<&'static str>,
     },
+    /// The scenario has no offered load to scale.
+    NoLoadAxis {
+        /// The scenario.
+        scenario: &'static str,
+    },
     /// The scenario has no variant of this name.
     UnknownVariant {
         /// The scenario.
@@ -167,6 +270,9 @@ impl std::fmt::Display for ScenarioError {
         match self {
             ScenarioError::UnknownScenario { name, known } => {
                 write!(f, "unknown scenario '{name}' (known: {})", known.join(", "))
+            }
+            ScenarioError::NoLoadAxis { scenario } => {
+                write!(f, "scenario '{scenario}' has no offered load to scale")
             }
             ScenarioError::UnknownVariant {
                 scenario,

@@ -1,16 +1,35 @@
-//! The teeth table: one row per historical bug (a buggy variant that names
-//! its [`Bug`]), one column per checker: the simulator under the random and
-//! the PCT policy (from this exploration), loom, shuttle and the fuzzer
-//! (from the records their tests left, see [`crate::checks`]), and whether
-//! the scenario's correct variants held.
+//! The teeth table: one row per bug (a buggy variant that names its
+//! [`Bug`]), one cell per checker: the simulator under the random and the
+//! PCT policy (from this exploration), loom, shuttle, the fuzzer and the
+//! real servers (from the records their tests left, see [`crate::checks`]),
+//! the load edges of a load row, and whether the scenario's correct
+//! variants held.
+//!
+//! Every cell is earned on the source in front of us by the bug's own
+//! oracle: a record of another commit is `stale`, a failure through
+//! another oracle is `other`, and either makes [`problems`] non-empty.
 
-use crate::checks::{cell, Checks};
+use crate::checks::{cell, Cell, CellState, Checks};
+use crate::cliff::load_cell;
 use crate::explore::Row;
-use crate::scenario::Bug;
+use crate::scenario::{Bug, RowKind};
 use std::fmt::Write as _;
 
 /// The checkers whose results come from recorded test runs.
-pub const RECORDED_CHECKERS: [&str; 3] = ["loom", "shuttle", "fuzz"];
+pub const RECORDED_CHECKERS: [&str; 4] = ["loom", "shuttle", "fuzz", "real"];
+
+/// What the legend says each cell means (README, report and terminal).
+pub const LEGEND: &str = "\
+Rows: a *schedule* row is a bug found by searching schedules (some seeds fail, most pass); \
+its simulator cells give the seed ranges (of 200 seeds each) in which the bug's own oracle \
+fired and the runs to its first failure (median, max). A *load* row is a bug the pre-fix shows \
+under its load on every seed; its cells say on how many seeds it failed and, under `load`, the \
+smallest load at which it fails and the largest the fixed variant holds. *historical*: \
+production saw it; *hypothesized*: a reasoned flaw of a documented design or rejected fix. \
+Cells: `found in N it.` a recorded check caught it with the bug's own oracle after N \
+iterations; `fixed holds (N it.)` the fixed variant passed N iterations; `not run` no such \
+check exists or it did not run; `stale (abc1234)` its record was earned on another commit \
+and counts for nothing; `MISSED`, `FIXED FAILS`, `OTHER ORACLE` are failures of the table.";
 
 /// One bug's row.
 #[derive(Clone, Debug)]
@@ -25,11 +44,13 @@ pub struct TeethRow {
     pub random: String,
     /// Simulator, PCT.
     pub pct: String,
-    /// loom, shuttle, fuzz.
-    pub recorded: [String; 3],
+    /// loom, shuttle, fuzz, real.
+    pub recorded: [Cell; 4],
+    /// A load row's edges, if searched.
+    pub load: Option<String>,
     /// The correct variants of the same scenario.
     pub fixed: String,
-    /// Whether the simulator caught it.
+    /// Whether the simulator caught it with its own oracle.
     pub caught: bool,
 }
 
@@ -38,19 +59,47 @@ pub fn teeth_rows(rows: &[Row], checks: &Checks) -> Vec<TeethRow> {
     rows.iter()
         .filter_map(|r| {
             let bug = r.bug?;
-            let sim = |i: usize| r.sweeps.get(i).map_or_else(String::new, |s| s.cell(false));
+            let sim = |i: usize| {
+                r.sweeps
+                    .get(i)
+                    .map_or_else(String::new, |s| s.cell(Some(bug.kind), false))
+            };
             Some(TeethRow {
                 bug,
                 scenario: r.scenario,
                 variant: r.variant,
                 random: sim(0),
                 pct: sim(1),
-                recorded: RECORDED_CHECKERS.map(|c| cell(checks, bug.key, c)),
+                recorded: RECORDED_CHECKERS.map(|c| cell(checks, &bug, c)),
+                load: r.load.as_ref().map(|l| load_cell(&l.fails, &l.holds)),
                 fixed: fixed_cell(rows, r.scenario),
                 caught: r.failed(),
             })
         })
         .collect()
+}
+
+/// What is wrong with the table: bugs not found by their own oracle,
+/// correct variants that failed, recorded cells that are missed, failing,
+/// caught by another oracle, or stale. Empty when every cell is earned.
+pub fn problems(rows: &[Row], teeth: &[TeethRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in rows.iter().filter(|r| !r.ok()) {
+        let why = match r.verdict() {
+            "OTHER" => "failed only through other oracles than the bug's own",
+            "MISSED" => "was not caught",
+            _ => "failed",
+        };
+        out.push(format!("{} {} {why}", r.scenario, r.variant));
+    }
+    for t in teeth {
+        for (checker, c) in RECORDED_CHECKERS.iter().zip(&t.recorded) {
+            if matches!(c.state, CellState::Bad | CellState::Stale) {
+                out.push(format!("{} / {checker}: {}", t.bug.key, c.text));
+            }
+        }
+    }
+    out
 }
 
 /// `holds (N runs)` over the scenario's correct variants, or which failed.
@@ -60,11 +109,13 @@ fn fixed_cell(rows: &[Row], scenario: &str) -> String {
         .filter(|r| r.scenario == scenario && r.must_hold)
         .collect();
     if let Some(bad) = correct.iter().find(|r| r.failed()) {
-        let seed = bad
+        let cell = bad
             .sweeps
             .iter()
-            .find_map(|s| s.report.first_failure.as_ref().map(|f| f.seed));
-        return format!("{} FAILS at seed {}", bad.variant, seed.unwrap_or(0));
+            .map(|s| s.cell(None, true))
+            .find(|c| c.starts_with("FAILS"))
+            .unwrap_or_default();
+        return format!("{} {cell}", bad.variant);
     }
     let runs: u64 = correct.iter().map(|r| r.runs()).sum();
     let names: Vec<&str> = correct.iter().map(|r| r.variant).collect();
@@ -72,61 +123,73 @@ fn fixed_cell(rows: &[Row], scenario: &str) -> String {
     format!("{} {verb} ({runs} runs)", names.join(" + "))
 }
 
-const HEADERS: [&str; 8] = [
-    "bug",
-    "variant",
-    "sim random",
-    "sim PCT",
-    "loom",
-    "shuttle",
-    "fuzz",
-    "fixed",
-];
-
-fn cells(t: &TeethRow) -> [String; 8] {
-    [
-        t.bug.key.to_string(),
-        format!("{} {}", t.scenario, t.variant),
-        t.random.clone(),
-        t.pct.clone(),
-        t.recorded[0].clone(),
-        t.recorded[1].clone(),
-        t.recorded[2].clone(),
-        t.fixed.clone(),
-    ]
+fn label(t: &TeethRow) -> String {
+    format!("{}, {}", t.bug.kind.name(), t.bug.origin.name())
 }
 
-/// The table as aligned text for a terminal.
+/// The table for a terminal: one block per bug, one line per checker.
 pub fn render_text(rows: &[TeethRow]) -> String {
-    let all: Vec<[String; 8]> = rows.iter().map(cells).collect();
-    let mut widths = HEADERS.map(str::len);
-    for r in &all {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.len());
+    let mut out = String::new();
+    for t in rows {
+        let _ = writeln!(
+            out,
+            "{}  [{}]  {} {}",
+            t.bug.key,
+            label(t),
+            t.scenario,
+            t.variant
+        );
+        let mut line = |name: &str, text: &str| {
+            let _ = writeln!(out, "    {name:<11} {text}");
+        };
+        line("sim random", &t.random);
+        line("sim PCT", &t.pct);
+        if let Some(load) = &t.load {
+            line("load", load);
+        } else if t.bug.kind == RowKind::Load {
+            line("load", "not searched");
         }
-    }
-    let line = |cols: &[String]| {
-        let mut l = String::new();
-        for (c, w) in cols.iter().zip(widths) {
-            let _ = write!(l, "{c:<w$}  ");
+        for (checker, c) in RECORDED_CHECKERS.iter().zip(&t.recorded) {
+            line(checker, &c.text);
         }
-        l.trim_end().to_string() + "\n"
-    };
-    let mut out = line(&HEADERS.map(String::from));
-    for r in &all {
-        out.push_str(&line(r));
+        line("fixed", &t.fixed);
     }
     out
 }
 
-/// The table in Markdown, with each bug's title.
+const HEADERS: [&str; 11] = [
+    "bug",
+    "row",
+    "variant",
+    "sim random",
+    "sim PCT",
+    "load",
+    "loom",
+    "shuttle",
+    "fuzz",
+    "real",
+    "fixed",
+];
+
+/// The table in Markdown, with each bug's title, and the legend.
 pub fn render_markdown(rows: &[TeethRow]) -> String {
     let mut out = format!("| {} |\n", HEADERS.join(" | "));
     out.push_str(&format!("|{}\n", "---|".repeat(HEADERS.len())));
     for t in rows {
-        let mut c = cells(t);
-        c[0] = format!("**{}**: {}", t.bug.key, t.bug.title);
+        let mut c = vec![
+            format!("**{}**: {}", t.bug.key, t.bug.title),
+            label(t),
+            format!("{} {}", t.scenario, t.variant),
+            t.random.clone(),
+            t.pct.clone(),
+            t.load.clone().unwrap_or_else(|| "—".into()),
+        ];
+        c.extend(t.recorded.iter().map(|r| r.text.clone()));
+        c.push(t.fixed.clone());
         out.push_str(&format!("| {} |\n", c.join(" | ")));
     }
+    out.push('\n');
+    out.push_str(LEGEND);
+    out.push('\n');
     out
 }

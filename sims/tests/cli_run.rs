@@ -223,12 +223,17 @@ fn explore_prints_the_teeth_table_and_writes_the_report() {
     };
     assert!(row("pre-fix").contains("caught"), "{}", ran.stdout);
     assert!(row("fixed").contains("holds"), "{}", ran.stdout);
-    let teeth = ran
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("stale-writer"))
+    let lines: Vec<&str> = ran.stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("stale-writer  [schedule, historical]"))
         .unwrap_or_else(|| panic!("no stale-writer teeth row:\n{}", ran.stdout));
-    assert!(teeth.contains("found at seed"), "{teeth}");
+    let random = lines[at + 1].trim();
+    assert!(
+        random.starts_with("sim random  found in 5/5 ranges"),
+        "{random}"
+    );
+    assert!(ran.stdout.contains("loom        not run"), "{}", ran.stdout);
     let index = dir.path().join("target/faultline/report/index.md");
     let md = std::fs::read_to_string(&index).expect("index.md written");
     assert!(md.contains("## Teeth table"), "{md}");

@@ -32,8 +32,16 @@ pub enum Failure {
         /// Both locks and both acquisition sites.
         detail: String,
     },
-    /// A scenario invariant does not hold.
-    Invariant(String),
+    /// A scenario invariant (an oracle of the test's own) does not hold.
+    Invariant {
+        /// The oracle's tag, e.g. `"no-loss"` (empty for an untagged
+        /// [`invariant_failed`](super::invariant_failed)). Several oracles
+        /// that fired together are joined by `+`, e.g.
+        /// `"double-flush+crash-after-commit"`.
+        oracle: String,
+        /// What the oracle saw.
+        message: String,
+    },
     /// The run exceeded its step limit (a livelock, or a limit too small).
     StepLimit(u64),
     /// The run exceeded its virtual-time limit, in nanoseconds.
@@ -43,19 +51,58 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// A short name of the failure's kind, used to decide whether a shrunk
-    /// run still fails "the same way".
+    /// An invariant failure of the oracle tagged `oracle` (see
+    /// [`Failure::Invariant`]).
+    pub fn invariant(oracle: &str, message: impl Into<String>) -> Failure {
+        Failure::Invariant {
+            oracle: oracle.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// A short name of the failure's kind (`"invariant"`, `"oom"`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
             Failure::Panic { .. } => "panic",
             Failure::Deadlock { .. } => "deadlock",
             Failure::Oom { .. } => "oom",
             Failure::LockOrder { .. } => "lock-order",
-            Failure::Invariant(_) => "invariant",
+            Failure::Invariant { .. } => "invariant",
             Failure::StepLimit(_) => "step-limit",
             Failure::TimeLimit(_) => "time-limit",
             Failure::ReplayMismatch(_) => "replay-mismatch",
         }
+    }
+
+    /// The oracle that fired: the kind, and for an invariant its tag
+    /// (`"invariant:no-loss"`; `"invariant"` when untagged). Two failures
+    /// are "the same failure" for shrinking, and a bug counts as found,
+    /// only when their oracles agree.
+    pub fn oracle(&self) -> String {
+        match self {
+            Failure::Invariant { oracle, .. } if !oracle.is_empty() => {
+                format!("invariant:{oracle}")
+            }
+            other => other.kind().to_string(),
+        }
+    }
+
+    /// Every oracle that fired (an invariant may name several, joined by
+    /// `+`), each as [`Failure::oracle`] would name it alone.
+    pub fn oracles(&self) -> Vec<String> {
+        match self {
+            Failure::Invariant { oracle, .. } if oracle.contains('+') => oracle
+                .split('+')
+                .map(|o| format!("invariant:{o}"))
+                .collect(),
+            other => vec![other.oracle()],
+        }
+    }
+
+    /// Whether the oracle `wanted` (as [`Failure::oracle`] names it) is
+    /// among the oracles that fired.
+    pub fn fired(&self, wanted: &str) -> bool {
+        self.oracles().iter().any(|o| o == wanted)
     }
 }
 
@@ -75,7 +122,12 @@ impl std::fmt::Display for Failure {
                 "out of memory: {bytes} bytes held > limit {limit} (allocation at {site})"
             ),
             Failure::LockOrder { detail } => write!(f, "lock order violated: {detail}"),
-            Failure::Invariant(msg) => write!(f, "invariant violated: {msg}"),
+            Failure::Invariant { oracle, message } if oracle.is_empty() => {
+                write!(f, "invariant violated: {message}")
+            }
+            Failure::Invariant { oracle, message } => {
+                write!(f, "invariant '{oracle}' violated: {message}")
+            }
             Failure::StepLimit(n) => write!(f, "step limit of {n} reached"),
             Failure::TimeLimit(ns) => {
                 write!(f, "virtual time limit of {} ms reached", ns / 1_000_000)

@@ -64,10 +64,22 @@ pub use replay::ReplayPolicy;
 pub use shrink::{choices, shrink, Shrunk};
 pub use trace::{digest, EventKind};
 
-/// Fails the running simulation with a scenario invariant violation (a
+/// Fails the running simulation with an untagged invariant violation (a
 /// no-op outside a simulation). The run stops after the current poll.
+/// Prefer [`oracle_failed`], whose tag says *which* property broke.
 pub fn invariant_failed(msg: impl Into<String>) {
+    oracle_failed("", msg);
+}
+
+/// Fails the running simulation: the oracle tagged `oracle` (a short
+/// kebab-case name such as `"no-loss"`; several that fired together joined
+/// by `+`) saw `msg`. A no-op outside a simulation. The run stops after the
+/// current poll; the first failure of a run is the one reported.
+///
+/// The tag is what a bug is matched by: a run of a buggy variant counts as
+/// catching its bug only when the bug's own oracle fired.
+pub fn oracle_failed(oracle: &str, msg: impl Into<String>) {
     if let Some(s) = context::shared() {
-        s.fail(Failure::Invariant(msg.into()));
+        s.fail(Failure::invariant(oracle, msg));
     }
 }

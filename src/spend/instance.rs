@@ -42,6 +42,7 @@ pub struct SpendInstance {
     buffer: Mutex<SpendBuffer>,
     deps: SpendDeps,
     flusher: Flusher,
+    forget_refused: bool,
 }
 
 impl SpendInstance {
@@ -57,7 +58,19 @@ impl SpendInstance {
             buffer: Mutex::new(SpendBuffer::new(cfg.buffer_rows_max)),
             flusher: Flusher::new(cfg, id, deps.clone()),
             deps,
+            forget_refused: false,
         }
+    }
+
+    /// Test-only flaw: a push the queue store refuses (e.g. "no connection
+    /// available") forgets the aggregates it carried, as a client that logs
+    /// the exception and moves on does (incident 002: "Got exception from
+    /// REDIS No connection available., Writing value=21"). The no-loss
+    /// checks must see the difference. Never use outside tests.
+    #[doc(hidden)]
+    pub fn forgetting_refused_pushes(mut self) -> Self {
+        self.forget_refused = true;
+        self
     }
 
     /// Its id.
@@ -130,7 +143,8 @@ impl SpendInstance {
                 d.pool.run(&d.metrics, push).await.map_err(PushError::Store)
             }
         };
-        pending.applied = r.is_ok();
+        pending.applied =
+            r.is_ok() || (self.forget_refused && matches!(r, Err(PushError::Store(_))));
         drop(pending);
         r.map(|()| {
             Metrics::inc(&d.metrics.spend_update_pushes_total);

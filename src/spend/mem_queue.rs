@@ -74,6 +74,7 @@ pub struct MemQueueStore {
     items_max: usize,
     clock: DynArc<dyn Clock>,
     sched: DynArc<dyn Scheduler>,
+    callers_clock: bool,
 }
 
 impl MemQueueStore {
@@ -84,7 +85,19 @@ impl MemQueueStore {
             items_max,
             clock,
             sched,
+            callers_clock: false,
         }
+    }
+
+    /// Test-only flaw: the lease's expiry is judged on the *caller's* clock
+    /// (the `now_ms` it passes), as this model did before it was checked
+    /// against Redis, which judges `PX` on the server's clock: a caller
+    /// whose clock runs ahead then takes a lease still held. The lease
+    /// contract check must see the difference. Never use outside tests.
+    #[doc(hidden)]
+    pub fn judging_expiry_on_callers_clock(mut self) -> Self {
+        self.callers_clock = true;
+        self
     }
 
     /// Runs `f` atomically after the operation's wait (and injected
@@ -148,6 +161,9 @@ fn note(s: &mut QState, items: &[Item], how: &Removal) {
 }
 
 impl QueueStore for MemQueueStore {
+    /// The expiry is judged on the store's own clock, as Redis judges
+    /// `SET .. PX` on the server's: `now_ms` (the caller's clock) only
+    /// matters with the test-only [`MemQueueStore::judging_expiry_on_callers_clock`].
     fn lease_acquire(
         &self,
         owner: String,
@@ -155,7 +171,10 @@ impl QueueStore for MemQueueStore {
         ttl_ms: u64,
     ) -> BoxFuture<Result<Option<Lease>, StoreError>> {
         let clock = DynArc::clone(&self.clock);
+        let callers_clock = self.callers_clock;
         self.op(move |s| {
+            let store_ms = clock.now_ms();
+            let now_ms = if callers_clock { now_ms } else { store_ms };
             if s.lease.as_ref().is_some_and(|l| l.expires_ms > now_ms) {
                 return Ok(None);
             }
@@ -163,7 +182,7 @@ impl QueueStore for MemQueueStore {
             if s.grants.len() < DIAG_ENTRIES_MAX {
                 let grant = Grant {
                     owner: owner.clone(),
-                    at_ms: clock.now_ms(),
+                    at_ms: store_ms,
                 };
                 s.grants.insert(s.tokens_granted, grant);
             }
@@ -184,6 +203,32 @@ impl QueueStore for MemQueueStore {
                 s.lease = None;
             }
             Ok(mine)
+        })
+    }
+
+    /// Like Redis (`PEXPIRE` of a key that expired and is gone), an
+    /// expired lease is not renewed, even when nobody took it since.
+    fn lease_renew(
+        &self,
+        token: u64,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<Result<bool, StoreError>> {
+        let clock = DynArc::clone(&self.clock);
+        let callers_clock = self.callers_clock;
+        self.op(move |s| {
+            let now_ms = if callers_clock {
+                now_ms
+            } else {
+                clock.now_ms()
+            };
+            match s.lease.as_mut() {
+                Some(l) if l.token == token && l.expires_ms > now_ms => {
+                    l.expires_ms = now_ms.saturating_add(ttl_ms);
+                    Ok(true)
+                }
+                _ => Ok(false),
+            }
         })
     }
 

@@ -13,7 +13,7 @@
 //! * **Documented** ([`Variant::Documented`]): queue + lease lock +
 //!   read-all / aggregate / commit / delete, with no fencing, no
 //!   idempotency and no in-flight list. A lease that expires during a pause
-//!   (or under clock skew) lets two flushers commit the same items; a crash
+//!   (or a stall) lets two flushers commit the same items; a crash
 //!   between the commit and the delete counts them twice.
 //! * **Documented, popping** ([`Variant::DocumentedPop`]): the same, but
 //!   the read pops the items (`LPOP count`): a crash between the read and
@@ -23,10 +23,12 @@
 //!   skipped), and a reliable drain (items moved atomically to an in-flight
 //!   list, removed only after the commit, recovered after a crash).
 //!
-//! The lease's time to live is judged on the *acquiring instance's* clock:
-//! the store records `now + ttl` from the taker's clock and compares it with
-//! the next taker's `now`. A pause longer than the TTL, or a node whose
-//! clock runs ahead, therefore lets a second flusher in while the first is
+//! The lease's time to live is judged on the *store's* clock, as Redis
+//! judges `SET .. NX PX` on the server's (checked against a real Redis by
+//! `tests/servers_spend_lease.rs`; the model judged it on the acquiring
+//! instance's clock before, which let clock skew alone hand a held lease
+//! to a second flusher, something Redis never does). A pause or a stall
+//! longer than the TTL still lets a second flusher in while the first is
 //! still at work; only the fixed variant stays exactly-once when that
 //! happens.
 //!
@@ -39,7 +41,12 @@
 //! Backends: [`MemQueueStore`] and [`MemLedger`] (row locks in statement
 //! order and a wait-for graph, so a deadlock is detected, not hung) for
 //! the model checkers and the simulator; `duck::DuckLedger` (feature
-//! `duckdb`) on a real DuckDB file.
+//! `duckdb`) on a real DuckDB file; with feature `servers`, the real
+//! servers incident 002 names: `redis_store::RedisQueueStore` (list queue,
+//! `SET NX PX` lease with owner token, in-flight lists, a `deadpool-redis`
+//! pool of `max_connections`), `pg_ledger::PgLedger` (Postgres, one
+//! transaction per batch, `flushed_batches` and the fence in it) and
+//! `prom::SpendExporter` (the incident's metrics, Prometheus text format).
 
 mod buffer;
 mod flusher;
@@ -53,6 +60,12 @@ mod queue;
 
 #[cfg(all(feature = "duckdb", not(any(faultline_loom, faultline_shuttle))))]
 pub mod duck;
+#[cfg(all(feature = "servers", not(any(faultline_loom, faultline_shuttle))))]
+pub mod pg_ledger;
+#[cfg(all(feature = "servers", not(any(faultline_loom, faultline_shuttle))))]
+pub mod prom;
+#[cfg(all(feature = "servers", not(any(faultline_loom, faultline_shuttle))))]
+pub mod redis_store;
 
 pub use buffer::{add_rows, aggregate, Overflow, Refused, SpendBuffer};
 pub use flusher::{direct_upsert, FlushError, FlushReport, Flusher};
@@ -77,7 +90,8 @@ pub struct SpendDeps {
     pub ledger: DynArc<dyn Ledger>,
     /// This instance's connections to `store`.
     pub pool: Arc<ConnPool>,
-    /// This instance's clock (lease times are judged on it).
+    /// This instance's clock (it dates leases; their expiry is the
+    /// store's).
     pub clock: DynArc<dyn Clock>,
     /// The deployment's metrics.
     pub metrics: Arc<Metrics>,
@@ -148,6 +162,19 @@ pub struct Increment {
 }
 
 impl Increment {
+    /// The same spend as a daily-activity increment of day `day` (days
+    /// since the Unix epoch): each row id carries the day
+    /// (`"sk-1@d20421"`), so the daily spend pipeline aggregates per key,
+    /// user and team *per day*.
+    pub fn on_day(&self, day: u64) -> Increment {
+        Increment {
+            api_key: format!("{}@d{day}", self.api_key),
+            user: format!("{}@d{day}", self.user),
+            team: format!("{}@d{day}", self.team),
+            amount: self.amount,
+        }
+    }
+
     /// The three rows this increment adds to.
     pub fn row_keys(&self) -> [RowKey; 3] {
         [
@@ -220,7 +247,7 @@ impl Variant {
 pub struct SpendConfig {
     /// Which variant (required: no default).
     pub variant: Variant,
-    /// Lease time to live, on the acquiring node's clock. Default 1,000 ms.
+    /// Lease time to live, on the store's clock. Default 1,000 ms.
     pub lease_ttl_ms: u64,
     /// Queue items drained into one batch at most. Default 1,000.
     pub batch_items_max: usize,

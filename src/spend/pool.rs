@@ -40,8 +40,9 @@ impl ConnPool {
     }
 
     /// Runs one store operation on a connection of this pool, counting
-    /// exhaustion and store failures in `metrics`. `op` is not started when
-    /// no connection is free.
+    /// exhaustion (of this pool, or of the store's own connection pool) and
+    /// store failures in `metrics`. `op` is not started when no connection
+    /// is free.
     ///
     /// # Errors
     /// [`StoreError::NoConnection`], or the operation's own error.
@@ -62,8 +63,13 @@ impl ConnPool {
         };
         let out = op.await;
         drop(conn);
-        if out.is_err() {
-            Metrics::inc(&metrics.queue_store_errors_total);
+        match &out {
+            // The store's own pool (a real client's) was exhausted.
+            Err(StoreError::NoConnection { .. }) => {
+                Metrics::inc(&metrics.queue_connection_pool_exhausted_total)
+            }
+            Err(_) => Metrics::inc(&metrics.queue_store_errors_total),
+            Ok(_) => {}
         }
         out
     }

@@ -44,7 +44,8 @@ pub struct Lease {
     pub owner: String,
     /// The fencing token: strictly increasing over all grants.
     pub token: u64,
-    /// When it expires, ms, on the clock of the node that took it.
+    /// When it expires, ms (on the store's clock for the in-memory store;
+    /// the caller's `now_ms + ttl` for Redis, which keeps the real expiry).
     pub expires_ms: u64,
 }
 
@@ -52,8 +53,12 @@ pub struct Lease {
 /// command: set-if-absent with expiry, list push, range read, trim, pop,
 /// atomic move to an in-flight list.
 pub trait QueueStore: Send + Sync + 'static {
-    /// Takes the lease when it is free or expired as `now_ms` (the caller's
-    /// clock) sees it; the new lease expires at `now_ms + ttl_ms`.
+    /// Takes the lease when it is free or expired; the new lease expires
+    /// `ttl_ms` later. The expiry is judged on the **store's** clock, as
+    /// Redis judges `SET .. NX PX` on the server's: a caller's skewed
+    /// clock does not let it take a held lease; a caller that pauses past
+    /// the TTL loses it. `now_ms` is the caller's clock (it dates the
+    /// returned lease).
     ///
     /// # Errors
     /// [`StoreError::Io`]; the lease is unchanged.
@@ -70,6 +75,19 @@ pub trait QueueStore: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError::Io`].
     fn lease_release(&self, token: u64) -> BoxFuture<Result<bool, StoreError>>;
+
+    /// Extends the lease granted with `token` to expire `ttl_ms` after
+    /// `now_ms`, only while it still holds that token (a lease that expired
+    /// and went to another is never extended). Returns whether it did.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`]; the lease is unchanged.
+    fn lease_renew(
+        &self,
+        token: u64,
+        now_ms: u64,
+        ttl_ms: u64,
+    ) -> BoxFuture<Result<bool, StoreError>>;
 
     /// The current lease, expired or not.
     ///

@@ -55,40 +55,110 @@ impl Iterations {
     pub fn count(&self) -> usize {
         self.0.load(Ordering::Relaxed)
     }
-    /// Records this checker's result on `bug` for the teeth table (see
-    /// [`record`]).
-    pub fn record(&self, checker: &str, bug: &str, role: &str) {
-        record(checker, bug, role, self.count());
-    }
 }
 
-/// Records a checker's result for `faultline`'s teeth table: writes
-/// `target/faultline/checks/<checker>--<bug>--<role>.json` under the
-/// workspace root. `role` is `caught`, `missed`, `holds` or `fails`. A
-/// record that cannot be written is reported, not fatal (the check itself
-/// already passed or failed).
-pub fn record(checker: &str, bug: &str, role: &str, iterations: usize) {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/faultline/checks");
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("unknown")
-        .to_string();
-    let rec = serde_json::json!({
-        "checker": checker,
-        "bug": bug,
-        "role": role,
-        "iterations": iterations,
-        "test": test,
-    });
-    let path = dir.join(format!("{checker}--{bug}--{role}.json"));
-    let written =
-        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, rec.to_string()));
-    if let Err(e) = written {
-        eprintln!(
-            "note: could not record {checker}/{bug}/{role} at {}: {e}",
-            path.display()
-        );
+pub use faultline::check::record::Expect;
+
+/// The message of a caught panic payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+/// A teeth-table check that must catch a bug: runs `check` (a model
+/// checker call that must fail), finds which of `oracles` (`(oracle tag,
+/// message substring)`) its panic message shows, and settles `expect` with
+/// it. The record says `caught` only when that is the bug's own oracle;
+/// otherwise `missed` is recorded and the test fails.
+pub fn expect_caught_recorded(
+    expect: Expect,
+    model: &str,
+    iters: &Iterations,
+    oracles: &[(&str, &str)],
+    check: impl FnOnce(),
+) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+    let n = iters.count() as u64;
+    let msg = match r {
+        Ok(()) => {
+            expect.settle(n, "", "not caught");
+            panic!("{model}: NOT caught after {n} iterations");
+        }
+        Err(p) => panic_message(p.as_ref()),
+    };
+    let fired = oracles
+        .iter()
+        .find(|(_, text)| msg.contains(text))
+        .map_or("panic", |(tag, _)| tag);
+    let first = msg.lines().next().unwrap_or_default().to_string();
+    if !expect.settle(n, fired, &first) {
+        panic!("{model}: failed through another oracle ({fired}), not the bug's own: {msg}");
     }
+    println!("{model}: caught after {n} iterations by {fired}: {first}");
+}
+
+/// A teeth-table check that the fixed variant holds: runs `check` (a
+/// panic propagates, and the guard records `fails`), then records `holds`
+/// with the iterations it ran.
+pub fn expect_holds_recorded(
+    expect: Expect,
+    model: &str,
+    iters: &Iterations,
+    check: impl FnOnce(),
+) {
+    check();
+    let n = iters.count() as u64;
+    expect.settle(n, "", "");
+    println!("{model}: holds over {n} iterations");
+}
+
+/// The seed of this test's shuttle runs: `FAULTLINE_SEED` when set,
+/// otherwise a fresh one, drawn once per test (thread) and printed, so a CI
+/// result can be reproduced.
+pub fn shuttle_seed() -> u64 {
+    thread_local! {
+        static SEED: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    }
+    if let Some(seed) = SEED.with(std::cell::Cell::get) {
+        return seed;
+    }
+    let seed = match std::env::var("FAULTLINE_SEED") {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("FAULTLINE_SEED={s:?} is not a u64")),
+        Err(_) => {
+            #[allow(clippy::disallowed_methods)]
+            let now = std::time::SystemTime::now(); // allow-world: a fresh shuttle seed, printed for replay
+            let ns = now
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            ns ^ (u64::from(std::process::id()) << 32)
+        }
+    };
+    SEED.with(|c| c.set(Some(seed)));
+    let test = std::thread::current().name().unwrap_or("?").to_string();
+    println!("shuttle seed for {test}: {seed} (rerun with FAULTLINE_SEED={seed})");
+    seed
+}
+
+/// shuttle's PCT scheduler over `iterations` runs, seeded with
+/// [`shuttle_seed`] (shuttle's own `check_pct` draws an unprinted seed).
+#[cfg(faultline_shuttle)]
+pub fn check_pct(f: impl Fn() + Send + Sync + 'static, iterations: usize, depth: usize) {
+    let s = shuttle::scheduler::PctScheduler::new_from_seed(shuttle_seed(), depth, iterations);
+    shuttle::Runner::new(s, shuttle::Config::new()).run(f);
+}
+
+/// shuttle's random scheduler over `iterations` runs, seeded with
+/// [`shuttle_seed`].
+#[cfg(faultline_shuttle)]
+pub fn check_random(f: impl Fn() + Send + Sync + 'static, iterations: usize) {
+    let s = shuttle::scheduler::RandomScheduler::new_from_seed(shuttle_seed(), iterations);
+    shuttle::Runner::new(s, shuttle::Config::new()).run(f);
 }
 
 /// Wraps a model so each execution ticks `iters` (for the report line).

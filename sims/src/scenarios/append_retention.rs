@@ -13,10 +13,10 @@
 //! segment whenever the state lock is free (checked after every retention
 //! pass). Pre-fix and generation-check lose events; fixed holds.
 
-use crate::scenario::{Bug, Scenario, ScenarioError};
+use crate::scenario::{Bug, Origin, RowKind, Scenario, ScenarioError};
 use faultline::clock::Clock;
 use faultline::probe::{self, FaultKind};
-use faultline::sim::{invariant_failed, NodeConfig, Outcome, Sim, SimConfig, SimHandle};
+use faultline::sim::{oracle_failed, NodeConfig, Outcome, Sim, SimConfig, SimHandle};
 use faultline::store::{missing_events, Event, MemBackend, StoreConfig, TieredStore, Variant};
 use faultline::sync::{Arc, AtomicU64, DynArc, Mutex, Ordering};
 use std::rc::Rc;
@@ -81,10 +81,16 @@ impl Scenario for AppendRetention {
             "pre-fix" => Some(Bug {
                 key: "stale-writer",
                 title: "stale writer restored after a rollover loses events",
+                oracles: &["invariant:no-loss", "invariant:writer-is-active"],
+                kind: RowKind::Schedule,
+                origin: Origin::Historical,
             }),
             "generation-check" => Some(Bug {
                 key: "generation-check",
                 title: "generation-check-only fix still loses in-flight events",
+                oracles: &["invariant:no-loss"],
+                kind: RowKind::Schedule,
+                origin: Origin::Hypothesized,
             }),
             _ => None,
         }
@@ -148,7 +154,7 @@ fn boot(world: &Arc<World>, h: SimHandle) {
         h.sleep(Duration::from_millis(1)).await;
         let store = match TieredStore::open(Arc::clone(&world.backend), world.cfg).await {
             Ok(s) => Arc::new(s),
-            Err(e) => return invariant_failed(format!("store does not reopen: {e}")),
+            Err(e) => return oracle_failed("store-error", format!("store does not reopen: {e}")),
         };
         for _ in 0..APPENDERS {
             let (store, world) = (Arc::clone(&store), Arc::clone(&world));
@@ -188,10 +194,10 @@ async fn retention_loop(store: Arc<TieredStore<MemBackend>>, h: SimHandle) {
     for _ in 0..RETENTION_PASSES_MAX {
         h.sleep(Duration::from_millis(1 + probe::draw(30))).await;
         if let Err(e) = store.retention(h.now_ms()).await {
-            return invariant_failed(format!("retention failed: {e}"));
+            return oracle_failed("store-error", format!("retention failed: {e}"));
         }
         if let Err(e) = store.check_writer_is_active() {
-            return invariant_failed(e);
+            return oracle_failed("writer-is-active", e);
         }
     }
 }
@@ -201,7 +207,7 @@ async fn check_no_loss(world: &World, h: &SimHandle) -> bool {
     let view = match TieredStore::open(Arc::clone(&world.backend), world.cfg).await {
         Ok(v) => v,
         Err(e) => {
-            invariant_failed(format!("segments do not open: {e}"));
+            oracle_failed("store-error", format!("segments do not open: {e}"));
             return false;
         }
     };
@@ -209,19 +215,22 @@ async fn check_no_loss(world: &World, h: &SimHandle) -> bool {
     let found = match view.query(0, u64::MAX).await {
         Ok(f) => f,
         Err(e) => {
-            invariant_failed(format!("query failed: {e}"));
+            oracle_failed("store-error", format!("query failed: {e}"));
             return false;
         }
     };
     let cutoff_ms = h.now_ms().saturating_sub(world.cfg.retention_ms);
     let lost = missing_events(&acked, &found, cutoff_ms);
     if let Some(first) = lost.first() {
-        invariant_failed(format!(
-            "{} acknowledged events not older than the cutoff are gone (first: id {} at ts {})",
-            lost.len(),
-            first.id,
-            first.ts_ms
-        ));
+        oracle_failed(
+            "no-loss",
+            format!(
+                "{} acknowledged events not older than the cutoff are gone (first: id {} at ts {})",
+                lost.len(),
+                first.id,
+                first.ts_ms
+            ),
+        );
         return false;
     }
     true

@@ -12,7 +12,7 @@ use faultline::admission::{
 };
 use faultline::probe::{self, FaultKind};
 use faultline::retry::CallError;
-use faultline::sim::{invariant_failed, metric_max, metric_set, sample, SimHandle};
+use faultline::sim::{metric_max, metric_set, oracle_failed, sample, SimHandle};
 use faultline::sync::{Arc, AtomicBool, DynArc, Ordering};
 use faultline::BoxFuture;
 use std::ops::Range;
@@ -205,10 +205,13 @@ pub fn service(
 /// must carry `Retry-After: 1` (an invariant of the fixed service).
 pub fn answer(e: GetError, now_ms: u64) -> CallError<GetError> {
     if e.status() == 503 && e.retry_after_header().as_deref() != Some("1") {
-        invariant_failed(format!(
-            "a 503 without Retry-After: 1 ({:?})",
-            e.retry_after_header()
-        ));
+        oracle_failed(
+            "retry-after",
+            format!(
+                "a 503 without Retry-After: 1 ({:?})",
+                e.retry_after_header()
+            ),
+        );
     }
     e.into_call_error(now_ms)
 }

@@ -19,13 +19,15 @@
 //! series `retries_per_10ms`), 503s, served, given up, failed.
 
 use super::asset::{self, SimClient};
-use crate::scenario::{Bug, PlotSpec, Scenario, ScenarioError, SeriesSource, FIXED};
+use crate::scenario::{
+    Bug, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
+};
 use faultline::admission::load::{Arrival, ItemBytes};
 use faultline::admission::{AdmissionConfig, AssetService};
 use faultline::clock::Clock;
 use faultline::probe::FaultKind;
 use faultline::retry::{retry, Backoff, CancelToken, Jitter, RetryError, RetryPolicy};
-use faultline::sim::{invariant_failed, Outcome, Sim, SimConfig, SimHandle};
+use faultline::sim::{oracle_failed, Outcome, Sim, SimConfig, SimHandle};
 use faultline::sync::{Arc, DynArc, Mutex};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -75,6 +77,9 @@ impl Scenario for RetryStorm {
         (variant == "pre-fix").then_some(Bug {
             key: "retry-conformance",
             title: "callers retry every error without a cap (load amplification, non-503 retried)",
+            oracles: &["invariant:retry-attempts", "invariant:retry-non-503"],
+            kind: RowKind::Load,
+            origin: Origin::Hypothesized,
         })
     }
 
@@ -157,14 +162,16 @@ impl World {
         });
         let cap = u64::from(RetryPolicy::default().attempts_max) * PEERS;
         if total > cap {
-            invariant_failed(format!(
-                "{total} attempts for {PEERS} requests > attempts_max x requests = {cap}"
-            ));
+            oracle_failed(
+                "retry-attempts",
+                format!("{total} attempts for {PEERS} requests > attempts_max x requests = {cap}"),
+            );
         }
         if let Some(status) = prev.filter(|&s| s != 503) {
-            invariant_failed(format!(
-                "a caller retried after a {status} (only 503 may be retried)"
-            ));
+            oracle_failed(
+                "retry-non-503",
+                format!("a caller retried after a {status} (only 503 may be retried)"),
+            );
         }
     }
 }

@@ -40,12 +40,13 @@ use super::trace_common::{
     check_accounting, offer_load, plan_faults, sample_tasks, shut_down, writer_config, Tally,
     FAULT_KINDS, FORGETS_DROP, PRE_FIX,
 };
-use crate::scenario::{Bug, PlotSpec, Scenario, ScenarioError, SeriesSource, FIXED};
+use super::violations_failure;
+use crate::scenario::{
+    Bug, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
+};
 use faultline::clock::{Clock, NS_PER_MS};
 use faultline::probe::{self, FaultKind};
-use faultline::sim::{
-    invariant_failed, metric_set, sample, Failure, Outcome, Sim, SimConfig, SimHandle,
-};
+use faultline::sim::{metric_set, oracle_failed, sample, Outcome, Sim, SimConfig, SimHandle};
 use faultline::sync::{Arc, DynArc, Mutex};
 use faultline::trace_writer::{
     SocketConfig, SocketPeer, SocketSink, TraceWriter, Variant, WriterConfig, SOCKET_SITE,
@@ -94,6 +95,9 @@ impl Scenario for SocketPileup {
             key: "socket-thread-pileup",
             title:
                 "a blocking thread per trace with a 60 s timeout piles up while the peer restarts",
+            oracles: &["invariant:thread-pileup", "invariant:pool-exhausted"],
+            kind: RowKind::Load,
+            origin: Origin::Historical,
         })
     }
 
@@ -175,7 +179,7 @@ async fn main_task(
     writer: Writer,
     peer: Arc<SocketPeer>,
     h: SimHandle,
-    found: Arc<Mutex<Vec<String>>>,
+    found: Arc<Mutex<Vec<(&'static str, String)>>>,
 ) {
     let start = h.now_ns();
     h.spawn_on("watchdog", watchdog(writer.clone(), h));
@@ -188,10 +192,10 @@ async fn main_task(
     let grace = Duration::from_millis(SHUTDOWN_GRACE_MS);
     let report = match shut_down(&writer, h, grace, (traces, AFTER_SHUTDOWN), &mut tally).await {
         Ok(r) => r,
-        Err(e) => return invariant_failed(e),
+        Err(e) => return oracle_failed("shutdown", e),
     };
     if let Err(e) = check_accounting(&writer, &tally, &report, &peer.received_ids()) {
-        found.with(|f| f.push(e));
+        found.with(|f| f.push(("accounting", e)));
     }
 }
 
@@ -208,10 +212,13 @@ async fn watchdog(writer: Writer, h: SimHandle) {
         if waiting > 0 {
             let at_ms = (h.now_ns() - start) as f64 / 1e6;
             metric_set("pool_exhausted_at_ms", at_ms);
-            return invariant_failed(format!(
+            return oracle_failed(
+                "pool-exhausted",
+                format!(
                 "blocking-thread pool exhausted: {waiting} sends wait for a thread at t = {:.1} s",
                 at_ms / 1e3
-            ));
+            ),
+            );
         }
     }
 }
@@ -219,7 +226,7 @@ async fn watchdog(writer: Writer, h: SimHandle) {
 /// Judges the simulator's thread meter after the run and merges every
 /// violation into one failure (a failure raised during the run stays
 /// first).
-fn judge_threads(out: &mut Outcome, bound: u64, mut violations: Vec<String>) {
+fn judge_threads(out: &mut Outcome, bound: u64, mut violations: Vec<(&'static str, String)>) {
     let peak = out.threads_peak as u64;
     let m = &mut out.metrics;
     m.values.insert("threads_peak", peak as f64);
@@ -231,10 +238,10 @@ fn judge_threads(out: &mut Outcome, bound: u64, mut violations: Vec<String>) {
     if peak > bound {
         violations.insert(
             0,
-            format!("{peak} blocking threads alive at once (bound {bound} = rate x longest trace life + 1)"),
+            ("thread-pileup", format!("{peak} blocking threads alive at once (bound {bound} = rate x longest trace life + 1)")),
         );
     }
-    if out.failure.is_none() && !violations.is_empty() {
-        out.failure = Some(Failure::Invariant(violations.join("; ")));
+    if out.failure.is_none() {
+        out.failure = violations_failure(&violations);
     }
 }

@@ -1,7 +1,9 @@
 //! `spend-flush`: buffered spend updates from many proxy instances, one
 //! lease-holding flusher at a time, exactly-once totals.
 //!
-//! A dozen instances (simulator nodes, each with its own skewed clock)
+//! A dozen instances (simulator nodes, each with its own skewed clock; the
+//! lease's expiry is judged on the store's clock, as Redis judges it, so
+//! skew alone never hands a held lease over)
 //! record spend increments (per key, user and team; amounts include zero
 //! and values near `u64::MAX`) in memory, push their aggregates to the
 //! shared queue every few hundred ms through a bounded connection pool,
@@ -24,13 +26,12 @@
 //! and commit); `fixed` holds.
 
 use super::spend_oracle::{self, Acked};
-use crate::scenario::{Bug, Scenario, ScenarioError};
+use crate::scenario::{Bug, Origin, RowKind, Scenario, ScenarioError};
 use faultline::clock::Clock;
 use faultline::probe::{self, FaultKind};
 use faultline::sched::TaskHandle;
 use faultline::sim::{
-    invariant_failed, metric_max, metric_set, sample, NodeConfig, Outcome, Sim, SimConfig,
-    SimHandle,
+    metric_max, metric_set, oracle_failed, sample, NodeConfig, Outcome, Sim, SimConfig, SimHandle,
 };
 use faultline::spend::{
     ConnPool, FlushError, Increment, LedgerError, MemLedger, MemQueueStore, Metrics, PushError,
@@ -126,14 +127,23 @@ impl Scenario for SpendFlush {
             "pre-fix" => Some(Bug {
                 key: "multi-writer-deadlock",
                 title: "every instance upserts rows in its own order: the ledger deadlocks",
+                oracles: &["invariant:ledger-deadlock", "real:deadlock-40P01"],
+                kind: RowKind::Schedule,
+                origin: Origin::Historical,
             }),
             "documented" => Some(Bug {
                 key: "lease-expiry-double-flush",
                 title: "a lease that expires during a pause lets two flushers count items twice",
+                oracles: &["invariant:double-flush", "real:double-apply"],
+                kind: RowKind::Schedule,
+                origin: Origin::Hypothesized,
             }),
             "documented-pop" => Some(Bug {
                 key: "crash-between-pop-and-commit",
                 title: "a flusher that crashes between popping and committing loses the items",
+                oracles: &["invariant:crash-after-read", "real:lost"],
+                kind: RowKind::Schedule,
+                origin: Origin::Hypothesized,
             }),
             _ => None,
         }
@@ -313,9 +323,10 @@ async fn pusher(world: Arc<World>, inst: Arc<SpendInstance>, h: SimHandle) {
             Ok(Some(item)) => world.acked.with(|a| a.ack(item)),
             Ok(None) | Err(PushError::Store(_)) => {}
             Err(PushError::Ledger(LedgerError::Deadlock { cycle })) => {
-                return invariant_failed(format!(
-                    "ledger deadlock: the wait-for graph closed a cycle: {cycle}"
-                ));
+                return oracle_failed(
+                    "ledger-deadlock",
+                    format!("ledger deadlock: the wait-for graph closed a cycle: {cycle}"),
+                );
             }
             Err(PushError::Ledger(_)) => {}
         }
@@ -337,9 +348,12 @@ async fn flusher(world: &World, inst: &SpendInstance, h: SimHandle) {
         match r {
             Err(FlushError::Crashed { .. }) => return,
             Err(FlushError::Ledger(LedgerError::Deadlock { cycle })) => {
-                return invariant_failed(format!(
-                    "ledger deadlock in a flush: the wait-for graph closed a cycle: {cycle}"
-                ));
+                return oracle_failed(
+                    "ledger-deadlock",
+                    format!(
+                        "ledger deadlock in a flush: the wait-for graph closed a cycle: {cycle}"
+                    ),
+                );
             }
             _ => {}
         }
@@ -358,7 +372,7 @@ async fn judge(world: Arc<World>, h: SimHandle) {
         }
         if h.now_ms() - start_ms > RUN_MS_MAX {
             let (queued, inflight) = world.store.sizes();
-            return invariant_failed(format!(
+            return oracle_failed("not-drained", format!(
                 "not drained after {RUN_MS_MAX} ms: {queued} items queued, {inflight} in flight, {} increments left",
                 world.left.load(Ordering::SeqCst)
             ));
@@ -368,8 +382,8 @@ async fn judge(world: Arc<World>, h: SimHandle) {
     for (name, v) in world.metrics.snapshot() {
         metric_set(name, v as f64);
     }
-    if let Err(msg) = spend_oracle::judge(&world) {
-        invariant_failed(msg);
+    if let Err((oracle, msg)) = spend_oracle::judge(&world) {
+        oracle_failed(&oracle, msg);
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Fault names (each failure message counts them):
 //! * [`DOUBLE_FLUSH`]: two flushers held the lease at once (it expired
-//!   during a pause, a stall or under clock skew) and both committed the
+//!   during a pause or a stall) and both committed the
 //!   item;
 //! * [`CRASH_AFTER_COMMIT`]: the flusher committed the item and died (or
 //!   failed) before deleting it; a later flusher committed it again;
@@ -31,6 +31,19 @@ pub const DELETE_AFTER_EXPIRY: &str = "loss by a delete after lease expiry";
 /// Wrong totals no item explains.
 pub const UNEXPLAINED: &str = "unexplained";
 
+/// The oracle tag of each fault (see `faultline::sim::oracle_failed`): a
+/// failure of the exactly-once oracle is tagged with the faults its
+/// diagnosis found, so a bug row counts only the fault it is about.
+pub fn fault_tag(fault: &str) -> &'static str {
+    match fault {
+        DOUBLE_FLUSH => "double-flush",
+        CRASH_AFTER_COMMIT => "crash-after-commit",
+        CRASH_AFTER_READ => "crash-after-read",
+        DELETE_AFTER_EXPIRY => "delete-after-expiry",
+        _ => "exactly-once",
+    }
+}
+
 /// Problem items described in a failure message at most.
 const EXAMPLES_MAX: usize = 3;
 
@@ -49,18 +62,23 @@ impl Acked {
 /// Judges a drained run.
 ///
 /// # Errors
-/// The failure message: a deadlock, or wrong totals with their faults.
-pub(crate) fn judge(world: &World) -> Result<(), String> {
+/// The oracle tag and the failure message: a deadlock
+/// (`ledger-deadlock`), or wrong totals tagged with the faults found
+/// (see [`fault_tag`]).
+pub(crate) fn judge(world: &World) -> Result<(), (String, String)> {
     if let Some(cycle) = world.ledger.deadlocks().first() {
-        return Err(format!(
-            "ledger deadlock: the wait-for graph closed a cycle: {cycle}"
+        return Err((
+            "ledger-deadlock".into(),
+            format!("ledger deadlock: the wait-for graph closed a cycle: {cycle}"),
         ));
     }
     let acked = world.acked.with(|a| a.items.clone());
     let mut want = Rows::new();
     for rows in acked.values() {
-        add_rows(&mut want, rows)
-            .map_err(|o| format!("acknowledged total of {:?} overflows u128", o.row))?;
+        add_rows(&mut want, rows).map_err(|o| {
+            let msg = format!("acknowledged total of {:?} overflows u128", o.row);
+            ("overflow".to_string(), msg)
+        })?;
     }
     let got = world.ledger.totals_now();
     let keys: BTreeSet<&RowKey> = want.keys().chain(got.keys()).collect();
@@ -78,18 +96,20 @@ pub(crate) fn judge(world: &World) -> Result<(), String> {
     let Some(&(k, g, w)) = wrong.first() else {
         return Ok(());
     };
-    Err(format!(
-        "exactly-once violated on {} of {} rows (first: {}/{}: ledger {g} != acknowledged {w}); {}",
+    let (tags, diagnosis) = diagnose(world, &acked);
+    let msg = format!(
+        "exactly-once violated on {} of {} rows (first: {}/{}: ledger {g} != acknowledged {w}); {diagnosis}",
         wrong.len(),
         want.len().max(got.len()),
         k.entity.name(),
         k.id,
-        diagnose(world, &acked)
-    ))
+    );
+    Err((tags, msg))
 }
 
-/// Names the fault behind each item counted twice or lost.
-fn diagnose(world: &World, acked: &BTreeMap<ItemId, Rows>) -> String {
+/// Names the fault behind each item counted twice or lost: the oracle tags
+/// of every fault found (joined by `+`) and the description.
+fn diagnose(world: &World, acked: &BTreeMap<ItemId, Rows>) -> (String, String) {
     let commits = world.ledger.commits();
     let mut applied: BTreeMap<ItemId, Vec<&CommitRecord>> = BTreeMap::new();
     for c in commits
@@ -140,14 +160,19 @@ fn diagnose(world: &World, acked: &BTreeMap<ItemId, Rows>) -> String {
         }
     }
     if faults.is_empty() {
-        return format!("{UNEXPLAINED}: no item was counted twice or lost");
+        let msg = format!("{UNEXPLAINED}: no item was counted twice or lost");
+        return (fault_tag(UNEXPLAINED).to_string(), msg);
     }
-    faults
+    let mut tags: Vec<&str> = faults.keys().map(|f| fault_tag(f)).collect();
+    tags.sort_unstable();
+    tags.dedup();
+    let msg = faults
         .iter()
         .take(EXAMPLES_MAX)
         .map(|(fault, (n, example))| format!("{fault}: {n} items (e.g. {example})"))
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    (tags.join("+"), msg)
 }
 
 /// Why acknowledged item `id`, never committed, is gone.

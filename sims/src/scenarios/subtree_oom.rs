@@ -23,7 +23,7 @@
 //! prints them; `--csv DIR` writes memory and creations over virtual time).
 
 use super::asset::{self, SimClient};
-use crate::scenario::{Bug, PlotSpec, Scenario, ScenarioError, SeriesSource};
+use crate::scenario::{Bug, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource};
 use faultline::admission::load::{self, Arrival, ItemBytes, Shape};
 use faultline::admission::{AdmissionConfig, AssetService};
 use faultline::clock::Clock;
@@ -31,7 +31,7 @@ use faultline::probe::FaultKind;
 use faultline::retry::{retry, Backoff, CancelToken, RetryError, RetryPolicy};
 use faultline::sched::TaskHandle;
 use faultline::sim::{
-    invariant_failed, metric_add, metric_max, Failure, Outcome, Sim, SimConfig, SimHandle,
+    metric_add, metric_max, oracle_failed, Failure, Outcome, Sim, SimConfig, SimHandle,
 };
 use faultline::sync::{Arc, DynArc};
 use std::collections::VecDeque;
@@ -77,6 +77,9 @@ impl Scenario for SubtreeOom {
         (variant == "pre-fix").then_some(Bug {
             key: "oom-unbounded-creation",
             title: "unbounded concurrent on-demand creations OOM-kill the service",
+            oracles: &["oom"],
+            kind: RowKind::Load,
+            origin: Origin::Historical,
         })
     }
 
@@ -227,13 +230,21 @@ async fn caller(world: Arc<World>, index: usize, h: SimHandle) {
                 return metric_max("caller_rounds_max", f64::from(round));
             }
             Err(RetryError::Exhausted { .. }) => h.sleep(Duration::from_millis(REQUEUE_MS)).await,
-            Err(e) => return invariant_failed(format!("request for {} failed: {e}", a.key)),
+            Err(e) => {
+                return oracle_failed(
+                    "request-failed",
+                    format!("request for {} failed: {e}", a.key),
+                )
+            }
         }
     }
-    invariant_failed(format!(
-        "request for {} not served after {CALLER_ROUNDS_MAX} rounds of retries",
-        a.key
-    ));
+    oracle_failed(
+        "not-served",
+        format!(
+            "request for {} not served after {CALLER_ROUNDS_MAX} rounds of retries",
+            a.key
+        ),
+    );
 }
 
 /// The fixed service's memory bound, and the metrics derived at the end
@@ -269,9 +280,12 @@ fn judge(out: &mut Outcome, adm: &AdmissionConfig, load: &[Arrival]) {
         m.insert("creations_at_oom", at_oom);
     }
     if out.failure.is_none() && adm.create_permits_max > 0 && out.mem_peak_bytes > bound {
-        out.failure = Some(Failure::Invariant(format!(
-            "peak memory {} > permits x chunk bytes + readers x buffer = {bound}",
-            out.mem_peak_bytes
-        )));
+        out.failure = Some(Failure::invariant(
+            "memory-bound",
+            format!(
+                "peak memory {} > permits x chunk bytes + readers x buffer = {bound}",
+                out.mem_peak_bytes
+            ),
+        ));
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::scenario::{Scenario, ScenarioError};
 use faultline::probe::FaultKind;
-use faultline::sim::{invariant_failed, Outcome, Sim, SimConfig};
+use faultline::sim::{oracle_failed, Outcome, Sim, SimConfig};
 use faultline::sync::{Arc, Gate, Mutex};
 
 const VARIANTS: &[&str] = &["pre-fix", "fixed"];
@@ -88,7 +88,10 @@ fn run_toy(tasks: u32, gated: bool, cfg: SimConfig) -> Outcome {
         }
         let v = counter.with(|c| *c);
         if v != tasks {
-            invariant_failed(format!("lost update: counter is {v}, expected {tasks}"));
+            oracle_failed(
+                "lost-update",
+                format!("lost update: counter is {v}, expected {tasks}"),
+            );
         }
     })
 }

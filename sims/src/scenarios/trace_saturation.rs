@@ -32,15 +32,18 @@
 //! sampler, which itself runs late on a saturated loop), the books; series
 //! `lag_ms` and `task_set` (1 s).
 
+use super::fail_violations;
 use super::trace_common::{
     check_accounting, offer_load, plan_faults, sample_tasks, shut_down, writer_config, Tally,
     FAULT_KINDS, FORGETS_DROP, LATENCY_MS_MAX, PRE_FIX,
 };
-use crate::scenario::{Bug, PlotSpec, Scenario, ScenarioError, SeriesSource, FIXED};
+use crate::scenario::{
+    Bug, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
+};
 use faultline::clock::{Clock, NS_PER_MS};
 use faultline::probe::{self, FaultKind};
 use faultline::sim::{
-    heartbeat, invariant_failed, metric_set, sample, LagMeter, Outcome, Sim, SimConfig, SimHandle,
+    heartbeat, metric_set, oracle_failed, sample, LagMeter, Outcome, Sim, SimConfig, SimHandle,
 };
 use faultline::sync::{Arc, DynArc};
 use faultline::trace_writer::{
@@ -87,6 +90,9 @@ impl Scenario for TraceSaturation {
         (variant == PRE_FIX).then_some(Bug {
             key: "lock-across-slow-write",
             title: "one lock held across each slow sink write saturates the event loop",
+            oracles: &["invariant:loop-lag"],
+            kind: RowKind::Load,
+            origin: Origin::Historical,
         })
     }
 
@@ -190,18 +196,17 @@ async fn main_task(writer: Writer, server: Arc<MemColumnServer>, h: SimHandle, b
     let grace = Duration::from_millis(SHUTDOWN_GRACE_MS);
     let report = match shut_down(&writer, h, grace, (traces, AFTER_SHUTDOWN), &mut tally).await {
         Ok(r) => r,
-        Err(e) => return invariant_failed(e),
+        Err(e) => return oracle_failed("shutdown", e),
     };
     // Let the server flush its last batch before looking at it.
     h.sleep(Duration::from_millis(2 * ServerConfig::default().flush_ms))
         .await;
     let mut violations = Vec::new();
-    violations.extend(check_lag(&meter, start));
-    violations.extend(check_tasks(&writer, bound));
-    violations.extend(check_accounting(&writer, &tally, &report, &server.accepted_ids()).err());
-    if !violations.is_empty() {
-        invariant_failed(violations.join("; "));
-    }
+    violations.extend(check_lag(&meter, start).map(|v| ("loop-lag", v)));
+    violations.extend(check_tasks(&writer, bound).map(|v| ("task-set", v)));
+    let books = check_accounting(&writer, &tally, &report, &server.accepted_ids());
+    violations.extend(books.err().map(|v| ("accounting", v)));
+    fail_violations(&violations);
 }
 
 /// Samples the task set and the latest lag every second; records when the

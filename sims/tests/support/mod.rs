@@ -52,7 +52,8 @@ impl Ran {
     }
 }
 
-/// Runs `faultline ARGS` in `dir` (FAULTLINE_SEED and RUST_LOG unset).
+/// Runs `faultline ARGS` in `dir` (FAULTLINE_SEED, RUST_LOG, CARGO_TARGET_DIR
+/// and FAULTLINE_CHECKS_DIR unset).
 pub fn faultline(dir: &Path, args: &[&str]) -> Ran {
     faultline_env(dir, args, &[])
 }
@@ -63,7 +64,10 @@ pub fn faultline_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
     cmd.args(args)
         .current_dir(dir)
         .env_remove("FAULTLINE_SEED")
-        .env_remove("RUST_LOG");
+        .env_remove("RUST_LOG")
+        // Files go under the scratch directory's own target/.
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("FAULTLINE_CHECKS_DIR");
     for (k, v) in env {
         cmd.env(k, v);
     }
