@@ -18,8 +18,8 @@ const PER_PRODUCER: u32 = 3;
 /// Runs `model` under PCT and then the random scheduler.
 fn check(name: &str, iters: &'static Iterations, model: impl Fn() + Send + Sync + Clone + 'static) {
     let m = model.clone();
-    shuttle::check_pct(support::counted(iters, m), ITERATIONS, PCT_DEPTH);
-    shuttle::check_random(support::counted(iters, model), ITERATIONS);
+    support::check_pct(support::counted(iters, m), ITERATIONS, PCT_DEPTH);
+    support::check_random(support::counted(iters, model), ITERATIONS);
     iters.report("shuttle (pct + random)", name);
 }
 
@@ -77,7 +77,7 @@ fn mpsc_delivery() {
 #[test]
 #[ignore = "child of mpsc_lost_wakeup_is_caught"]
 fn child_mpsc_lost_wakeup() {
-    shuttle::check_pct(delivery(Flaw::LostWakeup), ITERATIONS, PCT_DEPTH);
+    support::check_pct(delivery(Flaw::LostWakeup), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
@@ -88,7 +88,7 @@ fn mpsc_lost_wakeup_is_caught() {
 #[test]
 #[ignore = "child of mpsc_waker_per_poll_is_caught"]
 fn child_mpsc_waker_per_poll() {
-    shuttle::check_pct(delivery(Flaw::WakerPerPoll), ITERATIONS, PCT_DEPTH);
+    support::check_pct(delivery(Flaw::WakerPerPoll), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn mpsc_waker_per_poll_is_caught() {
 #[test]
 #[ignore = "child of mpsc_cancel_loses_handoff_is_caught"]
 fn child_mpsc_cancel_loses_handoff() {
-    shuttle::check_pct(delivery(Flaw::CancelLosesHandoff), ITERATIONS, PCT_DEPTH);
+    support::check_pct(delivery(Flaw::CancelLosesHandoff), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn mpsc_close_on_last_sender_drop() {
 #[test]
 #[ignore = "child of mpsc_close_lost_on_drop_is_caught"]
 fn child_mpsc_close_lost_on_drop() {
-    shuttle::check_pct(close(Flaw::CloseLostOnDrop), ITERATIONS, PCT_DEPTH);
+    support::check_pct(close(Flaw::CloseLostOnDrop), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
@@ -197,5 +197,5 @@ fn mpsc_capacity() {
 #[test]
 #[should_panic(expected = "channel over capacity")]
 fn mpsc_check_then_take_is_caught() {
-    shuttle::check_pct(capacity(Flaw::CheckThenTake), ITERATIONS, PCT_DEPTH);
+    support::check_pct(capacity(Flaw::CheckThenTake), ITERATIONS, PCT_DEPTH);
 }

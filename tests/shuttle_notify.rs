@@ -15,8 +15,8 @@ const ITEMS: u32 = 3;
 
 fn check(name: &str, iters: &'static Iterations, model: impl Fn() + Send + Sync + Clone + 'static) {
     let m = model.clone();
-    shuttle::check_pct(support::counted(iters, m), ITERATIONS, PCT_DEPTH);
-    shuttle::check_random(support::counted(iters, model), ITERATIONS);
+    support::check_pct(support::counted(iters, m), ITERATIONS, PCT_DEPTH);
+    support::check_random(support::counted(iters, model), ITERATIONS);
     iters.report("shuttle (pct + random)", name);
 }
 
@@ -78,7 +78,7 @@ fn notify_handoff() {
 #[test]
 #[ignore = "child of notify_lost_wakeup_is_caught"]
 fn child_notify_lost_wakeup() {
-    shuttle::check_pct(handoff(Flaw::LostWakeup), ITERATIONS, PCT_DEPTH);
+    support::check_pct(handoff(Flaw::LostWakeup), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn notify_lost_wakeup_is_caught() {
 #[test]
 #[ignore = "child of notify_waker_per_poll_is_caught"]
 fn child_notify_waker_per_poll() {
-    shuttle::check_pct(handoff(Flaw::WakerPerPoll), ITERATIONS, PCT_DEPTH);
+    support::check_pct(handoff(Flaw::WakerPerPoll), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn notify_waker_per_poll_is_caught() {
 #[test]
 #[ignore = "child of notify_cancel_loses_handoff_is_caught"]
 fn child_notify_cancel_loses_handoff() {
-    shuttle::check_pct(handoff(Flaw::CancelLosesHandoff), ITERATIONS, PCT_DEPTH);
+    support::check_pct(handoff(Flaw::CancelLosesHandoff), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]

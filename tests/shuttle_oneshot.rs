@@ -13,8 +13,8 @@ const PCT_DEPTH: usize = 3;
 
 fn check(name: &str, iters: &'static Iterations, model: impl Fn() + Send + Sync + Clone + 'static) {
     let m = model.clone();
-    shuttle::check_pct(support::counted(iters, m), ITERATIONS, PCT_DEPTH);
-    shuttle::check_random(support::counted(iters, model), ITERATIONS);
+    support::check_pct(support::counted(iters, m), ITERATIONS, PCT_DEPTH);
+    support::check_random(support::counted(iters, model), ITERATIONS);
     iters.report("shuttle (pct + random)", name);
 }
 
@@ -57,7 +57,7 @@ fn oneshot_outcomes() {
 #[test]
 #[ignore = "child of oneshot_lost_wakeup_is_caught"]
 fn child_oneshot_lost_wakeup() {
-    shuttle::check_pct(outcomes(Flaw::LostWakeup), ITERATIONS, PCT_DEPTH);
+    support::check_pct(outcomes(Flaw::LostWakeup), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
@@ -68,7 +68,7 @@ fn oneshot_lost_wakeup_is_caught() {
 #[test]
 #[ignore = "child of oneshot_close_lost_on_drop_is_caught"]
 fn child_oneshot_close_lost_on_drop() {
-    shuttle::check_pct(outcomes(Flaw::CloseLostOnDrop), ITERATIONS, PCT_DEPTH);
+    support::check_pct(outcomes(Flaw::CloseLostOnDrop), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]

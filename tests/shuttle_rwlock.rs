@@ -14,8 +14,8 @@ const PCT_DEPTH: usize = 3;
 
 fn check(name: &str, iters: &'static Iterations, model: impl Fn() + Send + Sync + Clone + 'static) {
     let m = model.clone();
-    shuttle::check_pct(support::counted(iters, m), ITERATIONS, PCT_DEPTH);
-    shuttle::check_random(support::counted(iters, model), ITERATIONS);
+    support::check_pct(support::counted(iters, m), ITERATIONS, PCT_DEPTH);
+    support::check_random(support::counted(iters, model), ITERATIONS);
     iters.report("shuttle (pct + random)", name);
 }
 
@@ -91,13 +91,13 @@ fn rwlock_exclusion() {
 #[test]
 #[should_panic(expected = "inside with")]
 fn rwlock_writer_with_readers_is_caught() {
-    shuttle::check_pct(exclusion(Flaw::WriterWithReaders), ITERATIONS, PCT_DEPTH);
+    support::check_pct(exclusion(Flaw::WriterWithReaders), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
 #[ignore = "child of rwlock_waker_per_poll_is_caught"]
 fn child_rwlock_waker_per_poll() {
-    shuttle::check_pct(exclusion(Flaw::WakerPerPoll), ITERATIONS, PCT_DEPTH);
+    support::check_pct(exclusion(Flaw::WakerPerPoll), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn rwlock_waker_per_poll_is_caught() {
 #[test]
 #[ignore = "child of rwlock_cancel_loses_handoff_is_caught"]
 fn child_rwlock_cancel_loses_handoff() {
-    shuttle::check_random(exclusion(Flaw::CancelLosesHandoff), ITERATIONS);
+    support::check_random(exclusion(Flaw::CancelLosesHandoff), ITERATIONS);
 }
 
 #[test]
@@ -161,5 +161,5 @@ fn rwlock_writer_fairness() {
 #[test]
 #[should_panic(expected = "a reader overtook a queued writer")]
 fn rwlock_readers_barge_is_caught() {
-    shuttle::check_pct(fairness(Flaw::ReadersBarge), ITERATIONS, PCT_DEPTH);
+    support::check_pct(fairness(Flaw::ReadersBarge), ITERATIONS, PCT_DEPTH);
 }

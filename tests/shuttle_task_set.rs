@@ -20,8 +20,8 @@ const TASKS_MAX: usize = 2;
 
 fn check(name: &str, iters: &'static Iterations, model: impl Fn() + Send + Sync + Clone + 'static) {
     let m = model.clone();
-    shuttle::check_pct(support::counted(iters, m), ITERATIONS, PCT_DEPTH);
-    shuttle::check_random(support::counted(iters, model), ITERATIONS);
+    support::check_pct(support::counted(iters, m), ITERATIONS, PCT_DEPTH);
+    support::check_random(support::counted(iters, model), ITERATIONS);
     iters.report("shuttle (pct + random)", name);
 }
 
@@ -80,7 +80,7 @@ fn task_set_jobs() {
 #[test]
 #[ignore = "child of task_set_lost_wakeup_is_caught"]
 fn child_task_set_lost_wakeup() {
-    shuttle::check_pct(jobs(Flaw::LostWakeup), ITERATIONS, PCT_DEPTH);
+    support::check_pct(jobs(Flaw::LostWakeup), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
@@ -91,7 +91,7 @@ fn task_set_lost_wakeup_is_caught() {
 #[test]
 #[should_panic(expected = "job bodies ran at once")]
 fn task_set_limit_unchecked_is_caught() {
-    shuttle::check_pct(jobs(Flaw::LimitUnchecked), ITERATIONS, PCT_DEPTH);
+    support::check_pct(jobs(Flaw::LimitUnchecked), ITERATIONS, PCT_DEPTH);
 }
 
 /// Dropping a set aborts its two parked tasks: what they hold (oneshot
@@ -127,7 +127,7 @@ fn task_set_drop_aborts() {
 #[test]
 #[ignore = "child of task_set_drop_detaches_is_caught"]
 fn child_task_set_drop_detaches() {
-    shuttle::check_pct(drop_aborts(Flaw::DropDetaches), ITERATIONS, PCT_DEPTH);
+    support::check_pct(drop_aborts(Flaw::DropDetaches), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]

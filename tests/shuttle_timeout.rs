@@ -16,8 +16,8 @@ const PCT_DEPTH: usize = 3;
 
 fn check(name: &str, iters: &'static Iterations, model: impl Fn() + Send + Sync + Clone + 'static) {
     let m = model.clone();
-    shuttle::check_pct(support::counted(iters, m), ITERATIONS, PCT_DEPTH);
-    shuttle::check_random(support::counted(iters, model), ITERATIONS);
+    support::check_pct(support::counted(iters, m), ITERATIONS, PCT_DEPTH);
+    support::check_random(support::counted(iters, model), ITERATIONS);
     iters.report("shuttle (pct + random)", name);
 }
 
@@ -64,7 +64,7 @@ fn timeout_fires_at_its_deadline() {
 #[test]
 #[ignore = "child of timeout_deadline_per_poll_is_caught"]
 fn child_timeout_deadline_per_poll() {
-    shuttle::check_pct(deadline(Flaw::DeadlinePerPoll), ITERATIONS, PCT_DEPTH);
+    support::check_pct(deadline(Flaw::DeadlinePerPoll), ITERATIONS, PCT_DEPTH);
 }
 
 #[test]
