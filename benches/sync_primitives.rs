@@ -1,6 +1,7 @@
-//! Uncontended acquire + release of faultline's `Gate` and `Semaphore`
-//! against tokio's `Mutex` and `Semaphore`, each pair in one criterion group
-//! so the ratio is read off one run (target: within 1.5x of tokio).
+//! Uncontended use of faultline's primitives against their tokio
+//! counterparts, each pair in one criterion group so the ratio is read off
+//! one run (target: within 1.5x of tokio): `Gate` / `Mutex`, `Semaphore`,
+//! `mpsc`, `oneshot`, `Notify`, `RwLock`, `timeout`, `TaskSet` / `JoinSet`.
 //!
 //! Every future is polled exactly once with a no-op waker, the same way on
 //! both sides; an uncontended acquire must be ready at once (a `Pending` is a
@@ -15,11 +16,14 @@
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
 mod benches {
     use criterion::{criterion_group, Criterion};
+    use faultline::sched::{Scheduler, TokioScheduler};
+    use faultline::sync::DynArc;
     use std::future::Future;
     use std::hint::black_box;
     use std::pin::pin;
     use std::sync::Arc;
     use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
 
     /// Polls `fut` once; it must be ready.
     fn ready<F: Future>(fut: F) -> F::Output {
@@ -99,11 +103,169 @@ mod benches {
         g.finish();
     }
 
+    fn mpsc(c: &mut Criterion) {
+        let (tx, mut rx) = faultline::sync::mpsc::channel::<u64>(16);
+        let (ttx, mut trx) = tokio::sync::mpsc::channel::<u64>(16);
+        let mut g = c.benchmark_group("mpsc_vs_tokio");
+        g.bench_function("faultline_send_recv", |b| {
+            b.iter(|| {
+                ready(tx.send(black_box(1))).expect("open");
+                black_box(ready(rx.recv()))
+            })
+        });
+        g.bench_function("tokio_send_recv", |b| {
+            b.iter(|| {
+                ready(ttx.send(black_box(1))).expect("open");
+                black_box(ready(trx.recv()))
+            })
+        });
+        g.bench_function("faultline_try_send_try_recv", |b| {
+            b.iter(|| {
+                tx.try_send(black_box(1)).expect("room");
+                black_box(rx.try_recv().expect("a message"))
+            })
+        });
+        g.bench_function("tokio_try_send_try_recv", |b| {
+            b.iter(|| {
+                ttx.try_send(black_box(1)).expect("room");
+                black_box(trx.try_recv().expect("a message"))
+            })
+        });
+        g.finish();
+    }
+
+    fn oneshot(c: &mut Criterion) {
+        let mut g = c.benchmark_group("oneshot_vs_tokio");
+        g.bench_function("faultline_channel_send_recv", |b| {
+            b.iter(|| {
+                let (tx, rx) = faultline::sync::oneshot::channel::<u64>();
+                tx.send(black_box(1)).expect("receiver alive");
+                black_box(ready(rx)).expect("sent")
+            })
+        });
+        g.bench_function("tokio_channel_send_recv", |b| {
+            b.iter(|| {
+                let (tx, rx) = tokio::sync::oneshot::channel::<u64>();
+                tx.send(black_box(1)).expect("receiver alive");
+                black_box(ready(rx)).expect("sent")
+            })
+        });
+        g.finish();
+    }
+
+    fn notify(c: &mut Criterion) {
+        let ours = faultline::sync::Notify::new();
+        let theirs = tokio::sync::Notify::new();
+        let mut g = c.benchmark_group("notify_vs_tokio");
+        g.bench_function("faultline_notify_one_notified", |b| {
+            b.iter(|| {
+                black_box(&ours).notify_one();
+                ready(ours.notified())
+            })
+        });
+        g.bench_function("tokio_notify_one_notified", |b| {
+            b.iter(|| {
+                black_box(&theirs).notify_one();
+                ready(theirs.notified())
+            })
+        });
+        g.finish();
+    }
+
+    fn rwlock(c: &mut Criterion) {
+        let ours = faultline::sync::RwLock::new(0u64);
+        let theirs = tokio::sync::RwLock::new(0u64);
+        let mut g = c.benchmark_group("rwlock_vs_tokio");
+        g.bench_function("faultline_read", |b| {
+            b.iter(|| black_box(*ready(black_box(&ours).read())))
+        });
+        g.bench_function("tokio_read", |b| {
+            b.iter(|| black_box(*ready(black_box(&theirs).read())))
+        });
+        g.bench_function("faultline_write", |b| {
+            b.iter(|| *ready(black_box(&ours).write()) += 1)
+        });
+        g.bench_function("tokio_write", |b| {
+            b.iter(|| *ready(black_box(&theirs).write()) += 1)
+        });
+        g.finish();
+    }
+
+    /// A timeout around a future that is ready at once (the common case:
+    /// the deadline is computed, the timer never armed), inside a tokio
+    /// runtime on both sides (tokio's needs its timer).
+    fn timeout(c: &mut Criterion) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let _inside = rt.enter();
+        let clock = faultline::clock::TokioClock::new();
+        let d = Duration::from_secs(1);
+        let mut g = c.benchmark_group("timeout_vs_tokio");
+        g.bench_function("faultline_timeout_ready", |b| {
+            b.iter(|| ready(faultline::sync::timeout(&clock, d, async { black_box(1) })))
+        });
+        g.bench_function("tokio_timeout_ready", |b| {
+            b.iter(|| ready(tokio::time::timeout(d, async { black_box(1) })))
+        });
+        g.finish();
+    }
+
+    /// Tasks spawned on a current-thread tokio runtime and joined, 64 per
+    /// iteration (so the runtime's `block_on` is shared out).
+    fn task_set(c: &mut Criterion) {
+        const TASKS: u64 = 64;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let sched: DynArc<dyn Scheduler> = DynArc::new(TokioScheduler);
+        let mut g = c.benchmark_group("task_set_vs_tokio_join_set");
+        g.bench_function("faultline_task_set_64", |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let mut set = faultline::sync::TaskSet::new(DynArc::clone(&sched), 64);
+                    for i in 0..TASKS {
+                        set.spawn("bench", async move { black_box(i) })
+                            .expect("room");
+                    }
+                    let mut sum = 0;
+                    while let Some(r) = set.join_next().await {
+                        sum += r.expect("ends");
+                    }
+                    assert_eq!(sum, TASKS * (TASKS - 1) / 2);
+                })
+            })
+        });
+        g.bench_function("tokio_join_set_64", |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let mut set = tokio::task::JoinSet::new();
+                    for i in 0..TASKS {
+                        set.spawn(async move { black_box(i) });
+                    }
+                    let mut sum = 0;
+                    while let Some(r) = set.join_next().await {
+                        sum += r.expect("ends");
+                    }
+                    assert_eq!(sum, TASKS * (TASKS - 1) / 2);
+                })
+            })
+        });
+        g.finish();
+    }
+
     criterion_group!(
         benches,
         gate_vs_mutex,
         semaphore_acquire,
-        semaphore_try_acquire
+        semaphore_try_acquire,
+        mpsc,
+        oneshot,
+        notify,
+        rwlock,
+        timeout,
+        task_set
     );
 }
 

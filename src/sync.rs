@@ -1,8 +1,9 @@
 //! The one file that names `std::sync`, loom or shuttle.
 //!
 //! Everything concurrent in faultline (the `Gate`, the `Semaphore`, the
-//! services' state) takes its primitives from here, so a model-check build
-//! swaps them all at once:
+//! channels, `Notify`, `RwLock`, `timeout`, `TaskSet`, the services' state)
+//! takes its primitives from here, so a model-check build swaps them all at
+//! once:
 //!
 //! * default: `std::sync`, `std::thread`;
 //! * `RUSTFLAGS="--cfg faultline_loom"`: loom (exhaustive interleavings);
@@ -13,14 +14,45 @@
 //! compiler enforces the rule that the state lock is never held while a task
 //! is parked. Poisoning is hidden (a panic while holding the lock is already a
 //! failed test), as tokio's shim does.
+//!
+//! ## The async primitives, and their tokio counterparts
+//!
+//! | tokio | `faultline::sync` | differs in |
+//! |---|---|---|
+//! | `sync::Mutex` | [`Gate`] | `try_lock` gives an `Option` |
+//! | `sync::Semaphore` | [`Semaphore`] | permits own their semaphore |
+//! | `sync::mpsc::channel` | [`mpsc::channel`] | bounded only (`capacity_max`) |
+//! | `sync::oneshot::channel` | [`oneshot::channel`] | - |
+//! | `sync::Notify` | [`Notify`] | - |
+//! | `sync::RwLock` | [`RwLock`] | `try_read` / `try_write` give an `Option` |
+//! | `time::timeout` | [`timeout`], [`timeout_at`] | takes the world's `Clock` |
+//! | `task::JoinSet` | [`TaskSet`] | spawns on the world's `Scheduler`; `tasks_max` |
+//!
+//! Every one is FIFO where it queues, cancel safe (a wait future dropped
+//! after it was handed a permit, slot, notification or lock passes it on),
+//! keeps one waiter node per wait future however often it is polled, and
+//! is model-checked with loom and shuttle and run in the simulator next to
+//! a planted [`Flaw`] the checks are seen to catch.
 
+mod flaw;
 mod gate;
+pub mod mpsc;
+mod notify;
+pub mod oneshot;
 mod pool;
+mod rwlock;
 mod semaphore;
+mod task_set;
+mod timeout;
+mod waiters;
 
+pub use flaw::Flaw;
 pub use gate::{Gate, GateGuard, Lock};
-pub use pool::Flaw;
+pub use notify::{Notified, Notify};
+pub use rwlock::{Read, RwLock, RwLockReadGuard, RwLockWriteGuard, Write, READERS_MAX};
 pub use semaphore::{Acquire, NoPermit, Permit, Semaphore};
+pub use task_set::{JoinNext, TaskSet, TaskSetFull};
+pub use timeout::{timeout, timeout_at, timeout_flawed, Elapsed, Timeout};
 
 #[cfg(faultline_loom)]
 mod imp {

@@ -1,6 +1,7 @@
 //! [`Gate`]: an async mutex whose guard may be held across `.await`.
 
-use super::pool::{Flaw, Pool};
+use super::pool::Pool;
+use super::Flaw;
 use crate::probe::LockClass;
 use std::cell::UnsafeCell;
 use std::future::Future;

@@ -13,37 +13,11 @@
 //! [`Flaw`] switches on one deliberate bug at a time, so the model-check tests
 //! can prove they catch it. Production code always uses [`Flaw::None`].
 
-use super::Mutex;
+use super::{Flaw, Mutex};
 use crate::probe::{self, LockClass};
 use std::collections::VecDeque;
 use std::panic::Location;
 use std::task::{Context, Poll, Waker};
-
-/// A deliberate bug planted in a [`Gate`](super::Gate) or
-/// [`Semaphore`](super::Semaphore), for proving that the checks have teeth.
-///
-/// Never use anything but [`Flaw::None`] outside a test.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Flaw {
-    /// The correct implementation (the default).
-    #[default]
-    None,
-    /// Acquire checks for a free permit and takes it in two separate critical
-    /// sections: two acquirers can both see the last permit free.
-    CheckThenTake,
-    /// Release returns the permit to the pool but never wakes a waiter: the
-    /// waiter sleeps forever (a lost wake-up).
-    LostWakeup,
-    /// A pending acquire pushes a fresh waiter node on every poll instead of
-    /// refreshing its own: after a spurious poll a release can hand the
-    /// permit to a stale duplicate, and the permit is gone.
-    WakerPerPoll,
-    /// An acquire that was granted a permit but dropped (cancelled) before it
-    /// observed it forgets to hand the permit on.
-    CancelLosesHandoff,
-    /// A released permit (guard or permit drop) is never given back.
-    DropLeaksPermit,
-}
 
 struct Waiter {
     id: u64,

@@ -1,7 +1,8 @@
 //! [`Semaphore`]: counted async admission with RAII permits.
 
-use super::pool::{Flaw, Pool};
+use super::pool::Pool;
 use super::Arc;
+use super::Flaw;
 use crate::probe::LockClass;
 use std::future::Future;
 use std::panic::Location;
