@@ -563,15 +563,8 @@ fn report_failure(target: &dyn Target, plan: &Plan, run: SeedRun) -> Failed {
         &plan.repro(&files, &run),
     );
     if let Some((f, p)) = &shrunk {
-        let s = f.shrunk.as_ref();
-        report.push_str(&format!(
-            "  shrunk: {} ({} -> {} non-default decisions, {} -> {} decisions)\n",
-            p.display(),
-            s.map_or(0, |s| s.choices_before),
-            s.map_or(0, |s| s.choices_after),
-            file.decisions.len(),
-            f.decisions.len()
-        ));
+        let what = f.shrunk.as_ref().map_or_else(String::new, |s| s.summary());
+        report.push_str(&format!("  shrunk: {} ({what})\n", p.display()));
     }
     Failed {
         replay: written.is_ok().then(|| path.clone()),

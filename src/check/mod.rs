@@ -32,6 +32,8 @@ pub mod rerun;
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
 pub mod seeds;
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
+pub mod shrink;
+#[cfg(not(any(faultline_loom, faultline_shuttle)))]
 pub mod sweep;
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
 mod target;

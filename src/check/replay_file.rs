@@ -199,7 +199,7 @@ impl fmt::Display for FailureRecord {
 }
 
 /// What `faultline shrink` did to get this file.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShrinkRecord {
     /// Non-default decisions before shrinking.
@@ -208,6 +208,42 @@ pub struct ShrinkRecord {
     pub choices_after: usize,
     /// Candidate runs tried.
     pub attempts: usize,
+    /// Decisions `(before, after)`.
+    #[serde(default)]
+    pub decisions: (u64, u64),
+    /// Polls `(before, after)`.
+    #[serde(default)]
+    pub steps: (u64, u64),
+    /// Trace events, the lines of the full log, `(before, after)`.
+    #[serde(default)]
+    pub trace_events: (u64, u64),
+    /// The fault plan `(before, after)`.
+    #[serde(default)]
+    pub faults: (String, String),
+    /// Wall time the shrink took, seconds.
+    #[serde(default)]
+    pub elapsed_s: f64,
+}
+
+impl ShrinkRecord {
+    /// What shrinking achieved, in one line.
+    pub fn summary(&self) -> String {
+        format!(
+            "non-default decisions {} -> {}, decisions {} -> {}, steps {} -> {}, trace lines {} -> {}, {} -> {}; {} candidate runs in {:.1} s",
+            self.choices_before,
+            self.choices_after,
+            self.decisions.0,
+            self.decisions.1,
+            self.steps.0,
+            self.steps.1,
+            self.trace_events.0,
+            self.trace_events.1,
+            self.faults.0,
+            self.faults.1,
+            self.attempts,
+            self.elapsed_s
+        )
+    }
 }
 
 /// Why a replay file could not be read.

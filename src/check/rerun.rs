@@ -4,13 +4,10 @@
 //! oracle.
 
 use super::replay_file::{FailureRecord, ReplayFile, ShrinkRecord, FORMAT_VERSION};
-use super::sweep::{SeedRun, Stopwatch};
+use super::sweep::SeedRun;
 use super::target::Target;
-use crate::sim::{shrink, Decision, Failure, Outcome, PolicyKind, SimConfig};
+use crate::sim::{Decision, Failure, FaultPlan, Outcome, PolicyKind, SimConfig};
 use std::fmt;
-
-/// Candidate runs a shrink tries at most, unless told otherwise.
-pub const SHRINK_ATTEMPTS_DEFAULT: usize = 2_000;
 
 /// The replay file of `run` of `target`.
 pub fn replay_file_for(target: &dyn Target, run: &SeedRun) -> ReplayFile {
@@ -147,27 +144,12 @@ impl fmt::Display for ShrinkError {
 
 impl std::error::Error for ShrinkError {}
 
-/// Limits of a shrink.
-#[derive(Clone, Copy, Debug)]
-pub struct ShrinkLimits {
-    /// Candidate runs tried at most.
-    pub attempts_max: usize,
-    /// Wall time spent at most, seconds (the best found so far is kept).
-    pub time_s_max: f64,
-}
+pub use super::shrink::{ShrinkLimits, SHRINK_ATTEMPTS_DEFAULT};
 
-impl Default for ShrinkLimits {
-    fn default() -> Self {
-        ShrinkLimits {
-            attempts_max: SHRINK_ATTEMPTS_DEFAULT,
-            time_s_max: 60.0,
-        }
-    }
-}
-
-/// Shrinks `file` to a run with as few non-default decisions as it finds
-/// within `limits` that still fails through the recorded oracle (kind and
-/// tag), and returns it as a new replay file that replays strictly.
+/// Shrinks `file` within `limits` (see [`super::shrink`]): fewer faults,
+/// fewer non-default decisions, smaller draws, never a longer run, while
+/// the recorded oracle (kind and tag) still fails; returns the result as a
+/// new replay file that replays strictly, with what shrinking achieved.
 ///
 /// # Errors
 /// [`ShrinkError`] when the file records no failure or its replay does not
@@ -190,23 +172,18 @@ pub fn shrink_file(
             }
         })
     };
-    let rerun_lenient = |cand: &[Decision]| {
-        let cfg = replay_config(target, file, cand.to_vec(), false);
+    let rerun_lenient = |plan: &FaultPlan, cand: &[Decision]| {
+        let mut cfg = replay_config(target, file, cand.to_vec(), false);
+        cfg.faults = plan.clone();
         target.run(cfg)
     };
-    let first = rerun_lenient(&file.decisions);
+    let first = rerun_lenient(&file.faults, &file.decisions);
     if !same(first.failure.as_ref()) {
         return Err(ShrinkError::DoesNotFail(describe(&first)));
     }
-    let watch = Stopwatch::start();
-    let shrunk = shrink(&file.decisions, limits.attempts_max, |cand| {
-        if watch.elapsed_s() >= limits.time_s_max {
-            return None;
-        }
-        let out = rerun_lenient(cand);
-        same(out.failure.as_ref()).then_some(out.decisions)
-    });
-    let strict = replay_config(target, file, shrunk.decisions.clone(), true);
+    let shrunk = super::shrink::shrink(&file.faults, &first, &rerun_lenient, &same, limits);
+    let mut strict = replay_config(target, file, shrunk.decisions.clone(), true);
+    strict.faults = shrunk.plan.clone();
     let out = target.run(strict);
     if !same(out.failure.as_ref()) {
         return Err(ShrinkError::DoesNotFail(format!(
@@ -214,13 +191,20 @@ pub fn shrink_file(
             describe(&out)
         )));
     }
+    let (b, a) = (shrunk.before, shrunk.after);
     Ok(ReplayFile {
         failure: out.failure.as_ref().map(FailureRecord::from),
         trace_hash: out.trace_hash,
+        faults: shrunk.plan.clone(),
         shrunk: Some(ShrinkRecord {
-            choices_before: shrunk.choices_before,
-            choices_after: shrunk.choices_after,
+            choices_before: b.choices as usize,
+            choices_after: a.choices as usize,
             attempts: shrunk.attempts,
+            decisions: (b.decisions, a.decisions),
+            steps: (b.steps, a.steps),
+            trace_events: (b.events, a.events),
+            faults: (file.faults.to_string(), shrunk.plan.to_string()),
+            elapsed_s: shrunk.elapsed_s,
         }),
         decisions: out.decisions,
         faultline_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -761,9 +761,9 @@ impl Sim {
                 rec.policy.name(),
             )
         };
-        let (trace_hash, log) = {
+        let (trace_hash, trace_events, log) = {
             let mut t = s.trace.borrow_mut();
-            (t.hash, t.log.take().unwrap_or_default())
+            (t.hash, t.events, t.log.take().unwrap_or_default())
         };
         let mut mem = std::mem::take(&mut *s.mem.borrow_mut());
         let mut core = s.core.borrow_mut();
@@ -775,6 +775,7 @@ impl Sim {
             failure,
             policy,
             trace_hash,
+            trace_events,
             steps: self.steps,
             virtual_ns: core.now_ns - start,
             decisions,

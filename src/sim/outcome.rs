@@ -13,6 +13,8 @@ pub struct Outcome {
     pub policy: &'static str,
     /// FNV-1a hash of every event: same seed + same build = same hash.
     pub trace_hash: u64,
+    /// Events traced: the lines of the run's full event log.
+    pub trace_events: u64,
     /// Polls made.
     pub steps: u64,
     /// Virtual time the run took, ns.

@@ -27,6 +27,8 @@ const MIX_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
 /// The event trace of one run.
 pub(crate) struct Trace {
     pub(crate) hash: u64,
+    /// Events traced (the lines a full log of the run has).
+    pub(crate) events: u64,
     pub(crate) start_ns: u64,
     pub(crate) log: Option<Vec<String>>,
     log_max: usize,
@@ -36,6 +38,7 @@ impl Trace {
     pub(crate) fn new(keep_log: bool, log_max: usize) -> Self {
         Trace {
             hash: HASH_START,
+            events: 0,
             start_ns: 0,
             log: keep_log.then(Vec::new),
             log_max,
@@ -71,6 +74,7 @@ impl Trace {
         self.mix(kind as u64);
         self.mix(task);
         self.mix(extra);
+        self.events += 1;
         if self.log.is_some() {
             self.log_line(now_ns, describe);
         }

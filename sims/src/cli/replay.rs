@@ -143,14 +143,7 @@ pub(super) fn shrink(scenarios: &[Box<dyn Scenario>], args: &ShrinkArgs) -> CmdR
     let out = args.out.clone().unwrap_or_else(|| shrunk_path(&args.file));
     shrunk.write(&out).map_err(|e| e.to_string())?;
     if let Some(s) = &shrunk.shrunk {
-        say!(
-            "shrunk: {} -> {} non-default decisions ({} -> {} decisions, {} candidate runs)",
-            s.choices_before,
-            s.choices_after,
-            file.decisions.len(),
-            shrunk.decisions.len(),
-            s.attempts
-        );
+        say!("shrunk: {}", s.summary());
     }
     if let Some(f) = &shrunk.failure {
         say!("still fails: {f}");
