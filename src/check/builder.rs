@@ -44,7 +44,7 @@ pub enum Faults {
 
 /// A test over many seeds of the simulator. Every setting has a default;
 /// an explicit setting beats the `FAULTLINE_*` environment (see
-/// [`env`]), which beats the default.
+/// [`env`](mod@super::env)), which beats the default.
 ///
 /// ```
 /// use faultline::check::Check;
