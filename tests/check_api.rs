@@ -246,6 +246,23 @@ fn the_printed_repro_line_replays_the_failure_in_a_new_process() {
         line.contains("cargo test -p faultline child_racy_counter -- --exact"),
         "{line}"
     );
+    // The test sets its seeds in code, which beats FAULTLINE_SEED: no
+    // repro line may offer that variable; the last one reruns the sweep.
+    let repro: Vec<&str> = text
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("reproduce:") || l.starts_with("or:"))
+        .collect();
+    assert!(
+        repro.iter().all(|l| !l.contains("FAULTLINE_SEED=")),
+        "{repro:#?}"
+    );
+    assert!(
+        repro.last().is_some_and(|l| l
+            .ends_with(" cargo test -p faultline child_racy_counter -- --exact")
+            && !l.contains("FAULTLINE_REPLAY=")),
+        "{repro:#?}"
+    );
     let (ok, again) = child("child_racy_counter", &[("FAULTLINE_REPLAY", file)]);
     assert!(!ok, "the replay passed:\n{again}");
     assert!(

@@ -428,7 +428,20 @@ impl Plan {
         }
     }
 
-    /// The repro lines of a failure whose replay files are `files`.
+    /// `FAULTLINE_SEED=N ` when that variable would pin the seed; empty
+    /// when the test sets its seeds in code (code beats the environment,
+    /// so the variable would be ignored).
+    fn seed_var(&self, seed: u64) -> String {
+        if self.seeds_from == "code" {
+            String::new()
+        } else {
+            format!("{}={seed} ", env::SEED)
+        }
+    }
+
+    /// The repro lines of a failure whose replay files are `files`: the
+    /// replay files, then the seed (or, when the seeds are set in code, the
+    /// same sweep again: it fails the same way).
     fn repro(&self, files: &[&Path], run: &SeedRun) -> Vec<String> {
         let test = format!("cargo test -p {} {} -- --exact", self.crate_name, self.name);
         let mut lines: Vec<String> = files
@@ -440,7 +453,7 @@ impl Plan {
             PolicySpec::Pct { depth, .. } => format!("FAULTLINE_POLICY=pct:{depth} "),
             PolicySpec::Fuzz => return lines,
         };
-        lines.push(format!("FAULTLINE_SEED={} {policy}{test}", run.seed));
+        lines.push(format!("{}{policy}{test}", self.seed_var(run.seed)));
         lines
     }
 }
@@ -501,13 +514,13 @@ fn nondeterminism(target: &dyn Target, plan: &Plan, run: &SeedRun) -> String {
     format!(
         "NONDETERMINISTIC: {}, seed {} ({}): two runs gave trace hashes {:#018x} and {:#018x}; {detail}\n  \
          look for HashMap/HashSet iteration, wall-clock time, thread spawns or randomness outside the world\n  \
-         rerun: FAULTLINE_SEED={} FAULTLINE_CHECK_DETERMINISM=1 cargo test -p {} {} -- --exact",
+         rerun: {}FAULTLINE_CHECK_DETERMINISM=1 cargo test -p {} {} -- --exact",
         plan.name,
         run.seed,
         run.policy,
         a.trace_hash,
         b.trace_hash,
-        run.seed,
+        plan.seed_var(run.seed),
         plan.crate_name,
         plan.name
     )
@@ -620,9 +633,11 @@ fn replay_one(target: &dyn Target, plan: &Plan, path: &Path) -> Result<CheckRepo
     let verdict = rerun::compare(&file, &out);
     if verdict != Verdict::Reproduced {
         return Err(CheckFailure::Replay(format!(
-            "faultline: {}: {verdict}\n  (a replay runs only on the code that recorded it; rerun the seed: FAULTLINE_SEED={})",
+            "faultline: {}: {verdict}\n  (a replay runs only on the code that recorded it; rerun: {}cargo test -p {} {} -- --exact)",
             path.display(),
-            file.seed
+            plan.seed_var(file.seed),
+            plan.crate_name,
+            plan.name
         )));
     }
     println!(

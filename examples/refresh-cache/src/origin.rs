@@ -68,7 +68,11 @@ impl MemOrigin {
 
 impl Origin for MemOrigin {
     fn get(&self, key: &str) -> BoxFuture<Option<Versioned>> {
-        let (clock, data, key) = (DynArc::clone(&self.clock), Arc::clone(&self.data), key.to_string());
+        let (clock, data, key) = (
+            DynArc::clone(&self.clock),
+            Arc::clone(&self.data),
+            key.to_string(),
+        );
         let (there, back) = (self.hop(), self.hop());
         Box::pin(async move {
             clock.sleep(there).await;
@@ -79,7 +83,11 @@ impl Origin for MemOrigin {
     }
 
     fn put(&self, key: &str, value: String) -> BoxFuture<u64> {
-        let (clock, data, key) = (DynArc::clone(&self.clock), Arc::clone(&self.data), key.to_string());
+        let (clock, data, key) = (
+            DynArc::clone(&self.clock),
+            Arc::clone(&self.data),
+            key.to_string(),
+        );
         let (there, back) = (self.hop(), self.hop());
         Box::pin(async move {
             clock.sleep(there).await;

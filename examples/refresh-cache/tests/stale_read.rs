@@ -52,7 +52,10 @@ async fn readers_and_a_writer(world: World, fill: Fill) {
             for i in 0..READS {
                 world.sleep(Duration::from_millis(world.draw(25))).await;
                 let floor = written.with(|w| *w);
-                let got = cache.get(KEY).await.expect("written before the readers start");
+                let got = cache
+                    .get(KEY)
+                    .await
+                    .expect("written before the readers start");
                 if got.version < floor {
                     world.fail(
                         "stale-read",
@@ -122,7 +125,12 @@ fn child(test: &str, env: &[(&str, &str)]) -> (bool, String) {
     let exe = std::env::current_exe().expect("the test binary");
     let mut cmd = Command::new(exe);
     cmd.args([test, "--exact", "--include-ignored", "--nocapture"]);
-    for var in ["FAULTLINE_SEED", "FAULTLINE_SEEDS", "FAULTLINE_POLICY", "FAULTLINE_REPLAY"] {
+    for var in [
+        "FAULTLINE_SEED",
+        "FAULTLINE_SEEDS",
+        "FAULTLINE_POLICY",
+        "FAULTLINE_REPLAY",
+    ] {
         cmd.env_remove(var);
     }
     cmd.envs(env.iter().copied());
@@ -166,9 +174,16 @@ fn the_printed_repro_replays_the_race_with_the_same_trace_hash() {
     assert!(!ok, "the pre-fix cache passed:\n{report}");
     assert!(report.contains("oracle: invariant:stale-read"), "{report}");
     let repro = format!("cargo test -p refresh-cache {test} -- --exact");
-    assert!(report.contains(&repro), "no repro line `{repro}`:\n{report}");
+    assert!(
+        report.contains(&repro),
+        "no repro line `{repro}`:\n{report}"
+    );
     let files = repro_files(&report);
-    assert_eq!(files.len(), 2, "the shrunk file and the original:\n{report}");
+    assert_eq!(
+        files.len(),
+        2,
+        "the shrunk file and the original:\n{report}"
+    );
     assert!(files[0].ends_with(".min.json"), "shrunk first: {files:?}");
     for file in &files {
         let recorded = replay_file::read_replay(file.as_ref()).expect("a replay file");
@@ -219,4 +234,3 @@ fn every_test_here_is_deterministic() {
     assert!(text.contains("oracle: invariant:stale-read"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
-
