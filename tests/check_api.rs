@@ -91,6 +91,28 @@ fn a_race_is_found_reported_shrunk_and_replayed_from_its_file() {
 }
 
 #[test]
+fn notes_show_in_the_report_and_change_no_trace_hash() {
+    let noted = |w: World, gated: bool| async move {
+        w.note("the counter starts");
+        counter(w, gated).await;
+        w.note(format!("the counter ran at {} ms", w.now_ms()));
+    };
+    let plain = Check::new().seeds(0..50).quiet();
+    let a = plain.clone().try_run(|w| counter(w, true)).unwrap();
+    let b = plain.try_run(move |w| noted(w, true)).unwrap();
+    assert_eq!(a.digest, b.digest, "a note changed the trace hashes");
+    let err = racy("noted").try_run(move |w| noted(w, false)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("note from task 0: the counter starts")
+            || err
+                .to_string()
+                .contains("note from task 0: the counter ran"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_gated_counter_holds_and_is_deterministic() {
     let done = Check::new()
         .seeds(0..300)

@@ -5,7 +5,7 @@
 use super::env::{self, EnvError};
 use super::policy::PolicySpec;
 use super::replay_file::{read_replay, ReplayFile};
-use super::report::{failure_report, tail, Written, TRACE_TAIL_LINES};
+use super::report::{failure_report, failure_report_labelled, tail, Written, TRACE_TAIL_LINES};
 use super::rerun::{self, replay_file_for, ShrinkLimits, Verdict};
 use super::seeds::SeedRange;
 use super::sweep::{run_seed, SeedRun};
@@ -148,6 +148,7 @@ impl std::error::Error for CheckFailure {}
 /// Runs `body` over the default seeds (see [`Check`]) and panics with the
 /// report of the first failure: `faultline::check(|world| async move {
 /// .. })`.
+#[track_caller]
 pub fn check<F, Fut>(body: F)
 where
     F: Fn(World) -> Fut,
@@ -293,6 +294,8 @@ impl Check {
     /// # Panics
     /// When a seed fails (the report is the panic message), a replay does
     /// not match, determinism is broken or the environment is unusable.
+    /// The panic names the caller's line (the test), not faultline's.
+    #[track_caller]
     pub fn run<F, Fut>(self, body: F)
     where
         F: Fn(World) -> Fut,
@@ -556,7 +559,13 @@ fn report_failure(target: &dyn Target, plan: &Plan, run: SeedRun) -> Failed {
     let written = file.write(&path).map_err(|e| e.to_string());
     let shrunk = shrink(target, plan, &file, &path);
     let shown = shrunk.as_ref().map_or(&file, |(f, _)| f);
-    let log = rerun::replay(target, shown, true).log;
+    let shown_run = rerun::replay(target, shown, true);
+    // The tail is of the shrunk run: say so, and how it failed (the same
+    // oracle, perhaps another message than the seed's run above).
+    let tail_of = match (&shrunk, &shown_run.failure) {
+        (Some(_), Some(f)) => format!(" of the shrunk run ({f})"),
+        _ => String::new(),
+    };
     let mut files: Vec<&Path> = Vec::new();
     if let Some((_, p)) = &shrunk {
         files.push(p);
@@ -568,11 +577,12 @@ fn report_failure(target: &dyn Target, plan: &Plan, run: SeedRun) -> Failed {
         Ok(()) => Ok(&path),
         Err(e) => Err((&path, e.clone())),
     };
-    let mut report = failure_report(
+    let mut report = failure_report_labelled(
         &target.id(),
         &run,
         replay,
-        &tail(&log, TRACE_TAIL_LINES),
+        &tail(&shown_run.log, TRACE_TAIL_LINES),
+        &tail_of,
         &plan.repro(&files, &run),
     );
     if let Some((f, p)) = &shrunk {

@@ -43,6 +43,7 @@ async fn readers_and_a_writer(world: World, fill: Fill) {
                 world.sleep(Duration::from_millis(world.draw(40))).await;
                 let v = cache.put(KEY, format!("v{i}")).await;
                 written.with(|w| *w = (*w).max(v));
+                world.note(format!("writer: put v{i} returned version {v}"));
             }
         }));
     }
@@ -56,6 +57,10 @@ async fn readers_and_a_writer(world: World, fill: Fill) {
                     .get(KEY)
                     .await
                     .expect("written before the readers start");
+                world.note(format!(
+                    "reader {r}, read {i}: version {} (newest written before: {floor})",
+                    got.version
+                ));
                 if got.version < floor {
                     world.fail(
                         "stale-read",
