@@ -91,6 +91,28 @@ fn a_race_is_found_reported_shrunk_and_replayed_from_its_file() {
 }
 
 #[test]
+fn notes_show_in_the_report_and_change_no_trace_hash() {
+    let noted = |w: World, gated: bool| async move {
+        w.note("the counter starts");
+        counter(w, gated).await;
+        w.note(format!("the counter ran at {} ms", w.now_ms()));
+    };
+    let plain = Check::new().seeds(0..50).quiet();
+    let a = plain.clone().try_run(|w| counter(w, true)).unwrap();
+    let b = plain.try_run(move |w| noted(w, true)).unwrap();
+    assert_eq!(a.digest, b.digest, "a note changed the trace hashes");
+    let err = racy("noted").try_run(move |w| noted(w, false)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("note from task 0: the counter starts")
+            || err
+                .to_string()
+                .contains("note from task 0: the counter ran"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_gated_counter_holds_and_is_deterministic() {
     let done = Check::new()
         .seeds(0..300)
@@ -245,6 +267,23 @@ fn the_printed_repro_line_replays_the_failure_in_a_new_process() {
     assert!(
         line.contains("cargo test -p faultline child_racy_counter -- --exact"),
         "{line}"
+    );
+    // The test sets its seeds in code, which beats FAULTLINE_SEED: no
+    // repro line may offer that variable; the last one reruns the sweep.
+    let repro: Vec<&str> = text
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| l.starts_with("reproduce:") || l.starts_with("or:"))
+        .collect();
+    assert!(
+        repro.iter().all(|l| !l.contains("FAULTLINE_SEED=")),
+        "{repro:#?}"
+    );
+    assert!(
+        repro.last().is_some_and(|l| l
+            .ends_with(" cargo test -p faultline child_racy_counter -- --exact")
+            && !l.contains("FAULTLINE_REPLAY=")),
+        "{repro:#?}"
     );
     let (ok, again) = child("child_racy_counter", &[("FAULTLINE_REPLAY", file)]);
     assert!(!ok, "the replay passed:\n{again}");

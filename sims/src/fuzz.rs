@@ -2,11 +2,12 @@
 //! these), kept in the library so the ordinary test suite exercises them
 //! too.
 //!
-//! * [`schedule`]: the fuzzer's bytes *are* the simulator's decisions
-//!   (which task runs next, every fault coin, every draw), so libFuzzer's
-//!   coverage guidance explores interleavings and fault combinations. Any
-//!   oracle failure writes a replay file that `faultline replay` reproduces,
-//!   then panics (the fuzzer's crash).
+//! * [`schedule_failure`] (the `schedule` target): the fuzzer's bytes
+//!   *are* the simulator's decisions (which task runs next, every fault
+//!   coin, every draw), so libFuzzer's coverage guidance explores
+//!   interleavings and fault combinations. Any oracle failure writes a
+//!   replay file that `faultline replay` reproduces, then panics (the
+//!   fuzzer's crash).
 //! * [`replay_file`]: the replay-file parser never panics.
 
 use crate::policy::PolicySpec;

@@ -5,7 +5,7 @@
 use super::env::{self, EnvError};
 use super::policy::PolicySpec;
 use super::replay_file::{read_replay, ReplayFile};
-use super::report::{failure_report, tail, Written, TRACE_TAIL_LINES};
+use super::report::{failure_report, failure_report_labelled, tail, Written, TRACE_TAIL_LINES};
 use super::rerun::{self, replay_file_for, ShrinkLimits, Verdict};
 use super::seeds::SeedRange;
 use super::sweep::{run_seed, SeedRun};
@@ -44,7 +44,7 @@ pub enum Faults {
 
 /// A test over many seeds of the simulator. Every setting has a default;
 /// an explicit setting beats the `FAULTLINE_*` environment (see
-/// [`env`]), which beats the default.
+/// [`env`](mod@super::env)), which beats the default.
 ///
 /// ```
 /// use faultline::check::Check;
@@ -148,6 +148,7 @@ impl std::error::Error for CheckFailure {}
 /// Runs `body` over the default seeds (see [`Check`]) and panics with the
 /// report of the first failure: `faultline::check(|world| async move {
 /// .. })`.
+#[track_caller]
 pub fn check<F, Fut>(body: F)
 where
     F: Fn(World) -> Fut,
@@ -293,6 +294,8 @@ impl Check {
     /// # Panics
     /// When a seed fails (the report is the panic message), a replay does
     /// not match, determinism is broken or the environment is unusable.
+    /// The panic names the caller's line (the test), not faultline's.
+    #[track_caller]
     pub fn run<F, Fut>(self, body: F)
     where
         F: Fn(World) -> Fut,
@@ -428,7 +431,20 @@ impl Plan {
         }
     }
 
-    /// The repro lines of a failure whose replay files are `files`.
+    /// `FAULTLINE_SEED=N ` when that variable would pin the seed; empty
+    /// when the test sets its seeds in code (code beats the environment,
+    /// so the variable would be ignored).
+    fn seed_var(&self, seed: u64) -> String {
+        if self.seeds_from == "code" {
+            String::new()
+        } else {
+            format!("{}={seed} ", env::SEED)
+        }
+    }
+
+    /// The repro lines of a failure whose replay files are `files`: the
+    /// replay files, then the seed (or, when the seeds are set in code, the
+    /// same sweep again: it fails the same way).
     fn repro(&self, files: &[&Path], run: &SeedRun) -> Vec<String> {
         let test = format!("cargo test -p {} {} -- --exact", self.crate_name, self.name);
         let mut lines: Vec<String> = files
@@ -440,7 +456,7 @@ impl Plan {
             PolicySpec::Pct { depth, .. } => format!("FAULTLINE_POLICY=pct:{depth} "),
             PolicySpec::Fuzz => return lines,
         };
-        lines.push(format!("FAULTLINE_SEED={} {policy}{test}", run.seed));
+        lines.push(format!("{}{policy}{test}", self.seed_var(run.seed)));
         lines
     }
 }
@@ -501,13 +517,13 @@ fn nondeterminism(target: &dyn Target, plan: &Plan, run: &SeedRun) -> String {
     format!(
         "NONDETERMINISTIC: {}, seed {} ({}): two runs gave trace hashes {:#018x} and {:#018x}; {detail}\n  \
          look for HashMap/HashSet iteration, wall-clock time, thread spawns or randomness outside the world\n  \
-         rerun: FAULTLINE_SEED={} FAULTLINE_CHECK_DETERMINISM=1 cargo test -p {} {} -- --exact",
+         rerun: {}FAULTLINE_CHECK_DETERMINISM=1 cargo test -p {} {} -- --exact",
         plan.name,
         run.seed,
         run.policy,
         a.trace_hash,
         b.trace_hash,
-        run.seed,
+        plan.seed_var(run.seed),
         plan.crate_name,
         plan.name
     )
@@ -543,7 +559,13 @@ fn report_failure(target: &dyn Target, plan: &Plan, run: SeedRun) -> Failed {
     let written = file.write(&path).map_err(|e| e.to_string());
     let shrunk = shrink(target, plan, &file, &path);
     let shown = shrunk.as_ref().map_or(&file, |(f, _)| f);
-    let log = rerun::replay(target, shown, true).log;
+    let shown_run = rerun::replay(target, shown, true);
+    // The tail is of the shrunk run: say so, and how it failed (the same
+    // oracle, perhaps another message than the seed's run above).
+    let tail_of = match (&shrunk, &shown_run.failure) {
+        (Some(_), Some(f)) => format!(" of the shrunk run ({f})"),
+        _ => String::new(),
+    };
     let mut files: Vec<&Path> = Vec::new();
     if let Some((_, p)) = &shrunk {
         files.push(p);
@@ -555,11 +577,12 @@ fn report_failure(target: &dyn Target, plan: &Plan, run: SeedRun) -> Failed {
         Ok(()) => Ok(&path),
         Err(e) => Err((&path, e.clone())),
     };
-    let mut report = failure_report(
+    let mut report = failure_report_labelled(
         &target.id(),
         &run,
         replay,
-        &tail(&log, TRACE_TAIL_LINES),
+        &tail(&shown_run.log, TRACE_TAIL_LINES),
+        &tail_of,
         &plan.repro(&files, &run),
     );
     if let Some((f, p)) = &shrunk {
@@ -613,9 +636,11 @@ fn replay_one(target: &dyn Target, plan: &Plan, path: &Path) -> Result<CheckRepo
     let verdict = rerun::compare(&file, &out);
     if verdict != Verdict::Reproduced {
         return Err(CheckFailure::Replay(format!(
-            "faultline: {}: {verdict}\n  (a replay runs only on the code that recorded it; rerun the seed: FAULTLINE_SEED={})",
+            "faultline: {}: {verdict}\n  (a replay runs only on the code that recorded it; rerun: {}cargo test -p {} {} -- --exact)",
             path.display(),
-            file.seed
+            plan.seed_var(file.seed),
+            plan.crate_name,
+            plan.name
         )));
     }
     println!(

@@ -5,7 +5,7 @@
 //!   run once per seed in the deterministic simulator, and the first
 //!   failing seed is shrunk, written as a replay file and reported with a
 //!   one-line repro. `FAULTLINE_*` environment variables steer it
-//!   ([`env`]).
+//!   ([`env`](mod@env)).
 //! * [`Target`]: anything a check can run (a test body, a built-in
 //!   scenario's variant); [`sweep`], [`rerun`] and [`replay_file`] work on
 //!   any target, so the CLI and `cargo test` share one path.

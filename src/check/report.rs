@@ -27,6 +27,20 @@ pub fn failure_report(
     trace_tail: &[String],
     repro: &[String],
 ) -> String {
+    failure_report_labelled(id, run, replay, trace_tail, "", repro)
+}
+
+/// [`failure_report`], saying which run the trace tail is of when it is not
+/// `run` itself: `tail_of` follows "last N trace lines" (for example
+/// `" of the shrunk run (...)"`).
+pub fn failure_report_labelled(
+    id: &TargetId,
+    run: &SeedRun,
+    replay: Written<'_>,
+    trace_tail: &[String],
+    tail_of: &str,
+    repro: &[String],
+) -> String {
     let (failure, oracle) = run.outcome.failure.as_ref().map_or_else(
         || ("passed".to_string(), String::new()),
         |f| (f.to_string(), f.oracle()),
@@ -43,7 +57,7 @@ pub fn failure_report(
         let _ = writeln!(out, "    ... and {} more", log.len() - FAULT_LINES_MAX);
     }
     if !trace_tail.is_empty() {
-        let _ = writeln!(out, "  last {} trace lines:", trace_tail.len());
+        let _ = writeln!(out, "  last {} trace lines{tail_of}:", trace_tail.len());
         for l in trace_tail {
             let _ = writeln!(out, "    {l}");
         }

@@ -161,6 +161,16 @@ impl World {
         crate::sim::sample(name, v);
     }
 
+    /// Writes `text` into the run's trace log, so the trace tail of a
+    /// failure report (and a replay's log) says what the test saw, between
+    /// the simulator's polls and timers: `world.note(format!("reader {r}
+    /// got version {v}"))`. It changes neither the run nor its trace hash
+    /// (add notes, then replay an existing file to read them), and is
+    /// formatted only when a log is kept.
+    pub fn note(&self, text: impl std::fmt::Display) {
+        crate::sim::note(text);
+    }
+
     /// Fails the run: the test's oracle `oracle` (a short kebab-case tag)
     /// saw `msg`. The run stops after the current poll. A plain `assert!`
     /// in the body also fails it (oracle `panic`).

@@ -202,6 +202,12 @@ impl Shared {
             .event(now, kind, task, extra, describe);
     }
 
+    /// A line in the log that is not an event (not hashed).
+    pub(crate) fn note(&self, describe: impl FnOnce() -> String) {
+        let now = self.now_ns();
+        self.trace.borrow_mut().note(now, describe);
+    }
+
     /// A fault coin from the policy; a replay mismatch fails the run.
     pub(crate) fn coin(&self, p_ppm: u32) -> bool {
         let r = self.rec.borrow_mut().coin(p_ppm);

@@ -72,6 +72,25 @@ pub fn invariant_failed(msg: impl Into<String>) {
     oracle_failed("", msg);
 }
 
+/// Writes `text` into the running simulation's trace log (a no-op outside
+/// a simulation), between the simulator's own events, where failure
+/// reports and replays show it: `note from task 3: reader 2 got version
+/// 1`. A note is not an event: it changes neither the run nor its trace
+/// hash, so notes can be added to replay an existing file with them. The
+/// text is formatted only when the run keeps a log (reports, replays).
+pub fn note(text: impl std::fmt::Display) {
+    context::with_shared(|s| {
+        let task = s.current.get().map_or(u64::MAX, |c| c.0);
+        s.note(|| {
+            if task == u64::MAX {
+                format!("note: {text}")
+            } else {
+                format!("note from task {task}: {text}")
+            }
+        });
+    });
+}
+
 /// Fails the running simulation: the oracle tagged `oracle` (a short
 /// kebab-case name such as `"no-loss"`; several that fired together joined
 /// by `+`) saw `msg`. A no-op outside a simulation. The run stops after the

@@ -80,6 +80,14 @@ impl Trace {
         }
     }
 
+    /// Logs a line that is not an event: it is not hashed, so adding or
+    /// removing it changes no trace hash ([`note`](super::note)).
+    pub(crate) fn note(&mut self, now_ns: u64, describe: impl FnOnce() -> String) {
+        if self.log.is_some() {
+            self.log_line(now_ns, describe);
+        }
+    }
+
     #[cold]
     #[inline(never)]
     fn log_line(&mut self, now_ns: u64, describe: impl FnOnce() -> String) {
