@@ -57,6 +57,9 @@ pub struct ExploreSpec {
     /// Whether load rows search the load for the edge (slow scenarios make
     /// it the longest part of an exploration).
     pub cliffs: bool,
+    /// Seeds run at once in each sweep (the verdicts are the same whatever
+    /// the number).
+    pub jobs: usize,
 }
 
 impl Default for ExploreSpec {
@@ -65,6 +68,7 @@ impl Default for ExploreSpec {
             budget_s: BUDGET_S_DEFAULT,
             seeds_max: SEEDS_PER_SWEEP_MAX,
             cliffs: true,
+            jobs: faultline::check::sweep::jobs_default(),
         }
     }
 }
@@ -357,6 +361,7 @@ fn sweep_variant(
             runs_min,
             bug,
             keep_hashes: false,
+            jobs: spec.jobs,
         };
         sweep(&sw, |_, _| {})
     };

@@ -138,6 +138,9 @@ pub struct SweepSpec<'a> {
     /// Keep every run's `(seed, trace hash)` (for `run --json` and
     /// `merge`).
     pub keep_hashes: bool,
+    /// Threads running seeds at once (see `faultline::check::sweep`); the
+    /// report is the same whatever the number.
+    pub jobs: usize,
 }
 
 /// Runs every seed of the spec's shard in order; `progress` is called after
@@ -153,6 +156,7 @@ pub fn sweep(
     let target = ScenarioTarget::new(spec.scenario, spec.variant)?;
     let bug = spec.bug;
     let own = move |f: &faultline::sim::Failure| bug.is_none_or(|b| b.signalled_by(f));
+    let jobs = spec.jobs;
     let lib = check::sweep::SweepSpec {
         policy: spec.policy,
         range: spec.range,
@@ -162,6 +166,7 @@ pub fn sweep(
         runs_min: spec.runs_min,
         matches: Some(&own),
         keep_hashes: spec.keep_hashes,
+        jobs,
     };
     Ok(check::sweep::sweep(&target, &lib, progress))
 }

@@ -13,7 +13,7 @@ pub const FIXED: &str = "fixed";
 /// Every scenario has at least the variants `"pre-fix"` and `"fixed"`.
 /// Variants that do not [`hold`](Scenario::holds) carry a bug the explorer
 /// expects to catch; `"fixed"` is the default everywhere.
-pub trait Scenario {
+pub trait Scenario: Send + Sync {
     /// The scenario's name on the command line, e.g. `"toy-rmw"`.
     fn name(&self) -> &'static str;
 

@@ -8,14 +8,13 @@ use super::replay_file::{read_replay, ReplayFile};
 use super::report::{failure_report, failure_report_labelled, tail, Written, TRACE_TAIL_LINES};
 use super::rerun::{self, replay_file_for, ShrinkLimits, Verdict};
 use super::seeds::SeedRange;
-use super::sweep::{run_seed, SeedRun};
+use super::sweep::{self, run_seed, SeedRun, SweepSpec};
 use super::target::{BodySetup, BodyTarget, Target};
 use super::world::World;
 use crate::probe::FaultKind;
 use crate::sim::{digest, FaultPlan, NodeConfig, SimHandle};
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::time::Duration;
 
 /// Seeds a check runs when neither code nor environment says.
@@ -81,6 +80,7 @@ pub struct Check {
     faults: Option<Faults>,
     setup: BodySetup,
     quiet: bool,
+    jobs: Option<usize>,
 }
 
 /// What a passing check did.
@@ -151,7 +151,7 @@ impl std::error::Error for CheckFailure {}
 #[track_caller]
 pub fn check<F, Fut>(body: F)
 where
-    F: Fn(World) -> Fut,
+    F: Fn(World) -> Fut + Sync,
     Fut: Future<Output = ()> + Send + 'static,
 {
     Check::new().run(body);
@@ -255,11 +255,11 @@ impl Check {
         mut self,
         name: &str,
         cfg: NodeConfig,
-        boot: impl Fn(SimHandle) + 'static,
+        boot: impl Fn(SimHandle) + Send + Sync + 'static,
     ) -> Check {
         self.setup
             .nodes
-            .push((name.to_string(), cfg, Some(Rc::new(boot))));
+            .push((name.to_string(), cfg, Some(crate::sync::DynArc::new(boot))));
         self
     }
 
@@ -283,6 +283,14 @@ impl Check {
         self
     }
 
+    /// Seeds run at once, each thread with its own simulator (default:
+    /// `FAULTLINE_JOBS`, else every core; the result is the same whatever
+    /// the number). Determinism mode runs on one thread.
+    pub fn jobs(mut self, n: usize) -> Check {
+        self.jobs = Some(n.max(1));
+        self
+    }
+
     /// Prints nothing but failures.
     pub fn quiet(mut self) -> Check {
         self.quiet = true;
@@ -298,7 +306,7 @@ impl Check {
     #[track_caller]
     pub fn run<F, Fut>(self, body: F)
     where
-        F: Fn(World) -> Fut,
+        F: Fn(World) -> Fut + Sync,
         Fut: Future<Output = ()> + Send + 'static,
     {
         if let Err(e) = self.try_run(body) {
@@ -312,7 +320,7 @@ impl Check {
     /// [`CheckFailure`].
     pub fn try_run<F, Fut>(self, body: F) -> Result<CheckReport, CheckFailure>
     where
-        F: Fn(World) -> Fut,
+        F: Fn(World) -> Fut + Sync,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let plan = self.resolve().map_err(CheckFailure::Config)?;
@@ -380,6 +388,7 @@ impl Check {
             determinism,
             replay: self.replay.clone().or_else(env::replay),
             shrink_time_s,
+            jobs: self.jobs.unwrap_or_else(sweep::jobs_default),
         })
     }
 }
@@ -409,6 +418,7 @@ struct Plan {
     determinism: bool,
     replay: Option<PathBuf>,
     shrink_time_s: f64,
+    jobs: usize,
 }
 
 impl Plan {
@@ -461,7 +471,25 @@ impl Plan {
     }
 }
 
-fn sweep_seeds(target: &dyn Target, plan: &Plan) -> Result<CheckReport, CheckFailure> {
+fn sweep_seeds(target: &(dyn Target + Sync), plan: &Plan) -> Result<CheckReport, CheckFailure> {
+    if !plan.determinism && plan.jobs > 1 {
+        let spec = SweepSpec {
+            fail_fast: true,
+            jobs: plan.jobs,
+            ..SweepSpec::all(plan.seeds, plan.policy)
+        };
+        let r = sweep::sweep(target, &spec, |_, _| {});
+        if let Some(run) = r.first_failure {
+            let failed = report_failure(target, plan, run);
+            return Err(CheckFailure::Failed(Box::new(failed)));
+        }
+        return Ok(CheckReport {
+            name: plan.name.clone(),
+            runs: r.runs,
+            digest: r.digest,
+            replayed: None,
+        });
+    }
     let mut hashes = Vec::new();
     let mut runs = 0u64;
     for seed in plan.seeds.start..plan.seeds.end {

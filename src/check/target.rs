@@ -5,7 +5,7 @@
 
 use super::policy::PolicySpec;
 use super::world::World;
-use crate::sim::{Boot, FaultPlan, NodeConfig, Outcome, Sim, SimConfig};
+use crate::sim::{Boot, FaultPlan, NodeConfig, Outcome, Sim, SimConfig, SimHandle};
 use std::future::Future;
 
 /// A target's name, as replay files and reports give it.
@@ -41,6 +41,10 @@ pub trait Target {
     fn run(&self, cfg: SimConfig) -> Outcome;
 }
 
+/// A node's boot function, shareable across the threads of a parallel
+/// sweep (each run makes its own [`Boot`] of it).
+pub type SharedBoot = crate::sync::DynArc<dyn Fn(SimHandle) + Send + Sync>;
+
 /// How a test body's runs are set up (everything but the seed and the
 /// policy).
 #[derive(Clone, Default)]
@@ -54,7 +58,7 @@ pub struct BodySetup {
     /// Nodes that exist from the start of every run (the fault plan's
     /// crashes, pauses and clock jumps strike the faulty ones), with the
     /// function that boots each (again after every restart).
-    pub nodes: Vec<(String, NodeConfig, Option<Boot>)>,
+    pub nodes: Vec<(String, NodeConfig, Option<SharedBoot>)>,
 }
 
 impl std::fmt::Debug for BodySetup {
@@ -118,7 +122,10 @@ where
     fn run(&self, cfg: SimConfig) -> Outcome {
         let mut sim = Sim::new(cfg);
         for (name, node_cfg, boot) in &self.setup.nodes {
-            sim.add_node(name, node_cfg.clone(), boot.clone());
+            let boot = boot
+                .clone()
+                .map(|b| -> Boot { std::rc::Rc::new(move |h| b(h)) });
+            sim.add_node(name, node_cfg.clone(), boot);
         }
         let world = World::new(sim.main_handle());
         let main = (self.body)(world);

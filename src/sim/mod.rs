@@ -63,7 +63,7 @@ pub use policy::{Decision, Mismatch, Policy, TaskId};
 pub use random::RandomPolicy;
 pub use replay::ReplayPolicy;
 pub use shrink::{choices, shrink, Shrunk};
-pub use trace::{digest, EventKind};
+pub use trace::{digest, Digest, EventKind};
 
 /// Fails the running simulation with an untagged invariant violation (a
 /// no-op outside a simulation). The run stops after the current poll.

@@ -103,9 +103,35 @@ impl Trace {
 /// Folds many runs' trace hashes into one digest (order-sensitive), so two
 /// seed sweeps can be compared at a glance.
 pub fn digest(hashes: impl IntoIterator<Item = u64>) -> u64 {
-    let mut t = Trace::new(false, 0);
+    let mut d = Digest::new();
     for h in hashes {
-        t.mix(h);
+        d.add(h);
     }
-    t.hash
+    d.value()
+}
+
+/// [`digest`], one hash at a time.
+pub struct Digest(Trace);
+
+impl Digest {
+    /// The digest of no hashes.
+    pub fn new() -> Self {
+        Digest(Trace::new(false, 0))
+    }
+
+    /// Folds in the next hash.
+    pub fn add(&mut self, hash: u64) {
+        self.0.mix(hash);
+    }
+
+    /// The digest so far.
+    pub fn value(&self) -> u64 {
+        self.0.hash
+    }
+}
+
+impl Default for Digest {
+    fn default() -> Self {
+        Digest::new()
+    }
 }

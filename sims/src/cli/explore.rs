@@ -25,6 +25,10 @@ pub(super) struct ExploreArgs {
     /// Skip searching load rows for the load at which they fail.
     #[arg(long)]
     no_cliffs: bool,
+    /// Seeds run at once in each sweep (default: FAULTLINE_JOBS, else every
+    /// core).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    jobs: Option<u64>,
     /// Print one JSON document on stdout (every row's verdict and the
     /// problems) instead of text.
     #[arg(long)]
@@ -37,6 +41,7 @@ impl Default for ExploreArgs {
             budget_s: BUDGET_S_DEFAULT,
             report_dir: None,
             no_cliffs: false,
+            jobs: None,
             json: false,
         }
     }
@@ -81,6 +86,9 @@ pub(super) fn cmd(scenarios: &[Box<dyn Scenario>], args: &ExploreArgs) -> CmdRes
     let spec = ExploreSpec {
         budget_s: args.budget_s,
         cliffs: !args.no_cliffs,
+        jobs: args
+            .jobs
+            .map_or_else(faultline::check::sweep::jobs_default, |n| n as usize),
         ..ExploreSpec::default()
     };
     eprintln!(

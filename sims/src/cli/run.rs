@@ -41,6 +41,11 @@ pub(super) struct RunArgs {
     /// Stop at the first failing seed.
     #[arg(long)]
     fail_fast: bool,
+    /// Seeds run at once, each thread with its own simulator (default:
+    /// FAULTLINE_JOBS, else every core); the results and digest are the
+    /// same whatever the number.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    jobs: Option<u64>,
     /// Where replay files go (default: FAULTLINE_REPLAY_DIR, else
     /// <target>/faultline/replays).
     #[arg(long, value_name = "DIR")]
@@ -157,6 +162,9 @@ pub(super) fn cmd(scenarios: &[Box<dyn Scenario>], args: &RunArgs) -> CmdResult 
         runs_min: 1,
         bug: None,
         keep_hashes: args.json,
+        jobs: args
+            .jobs
+            .map_or_else(faultline::check::sweep::jobs_default, |n| n as usize),
     };
     let report = sweep_with_bar(&spec, args.json || args.quiet).map_err(|e| e.to_string())?;
     finish_sweep(scenario, args, &spec, &report)
