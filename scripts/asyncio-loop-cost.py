@@ -13,11 +13,14 @@ across a ~1 s acknowledged insert in asyncio.to_thread):
      each holding a trace shaped like letta's LLMTrace (28 fields, JSON
      payloads as strings) or a trace holding a parsed 20-message request:
      cost per waiting task and per tracked object;
-  4. (--replay RATE SECONDS) the incident itself: an open loop of RATE
+  4. (--with-replay RATE SECONDS) the incident itself: an open loop of RATE
      traces/s, the pre-fix writer, a 250 ms heartbeat; every gen-2 pass
      logged with its pause and the tasks alive.
 
-Usage:  python3 scripts/asyncio-loop-cost.py [--replay 500 150]
+Usage:  python3 scripts/asyncio-loop-cost.py [--with-replay 500 150]
+Each measurement runs in a fresh interpreter. Timings vary with the
+machine's load: run it on a quiet machine, and read per-object figures
+rather than absolute pauses.
 Output: scripts/asyncio-loop-cost.txt holds a run of this machine.
 """
 
@@ -133,14 +136,6 @@ async def full_pass(shape, make, n):
     )
 
 
-async def collections():
-    print("## 3. a full collection with tasks waiting on the lock")
-    for n in (20_000, 100_000):
-        await full_pass("LLMTrace (JSON as str)", LLMTrace, n)
-    for n in (20_000, 60_000):
-        await full_pass("parsed 20-message request", parsed_trace, n)
-
-
 async def replay(rate, seconds):
     """The pre-fix writer under an open loop; gen-2 passes and lag."""
     print(f"## 4. incident replay: {rate} traces/s for {seconds} s, pre-fix writer")
@@ -199,14 +194,33 @@ async def replay(rate, seconds):
     os._exit(0)
 
 
+def in_child(*args):
+    """Runs one measurement in a fresh interpreter (no garbage of another)."""
+    import subprocess
+
+    sys.stdout.flush()
+    subprocess.run([sys.executable, __file__, *args], check=True)
+
+
 def main():
-    print(f"# {sys.version.split()[0]} asyncio, {time.strftime('%Y-%m-%d')}")
-    asyncio.run(steps_and_iterations())
-    asyncio.run(collections())
-    if "--replay" in sys.argv:
-        k = sys.argv.index("--replay")
-        rate, seconds = float(sys.argv[k + 1]), float(sys.argv[k + 2])
-        asyncio.run(replay(rate, seconds))
+    if sys.argv[1:2] == ["--steps"]:
+        asyncio.run(steps_and_iterations())
+    elif sys.argv[1:2] == ["--pass"]:
+        shape, n = sys.argv[2], int(sys.argv[3])
+        make = LLMTrace if shape == "llmtrace" else parsed_trace
+        label = "LLMTrace (JSON as str)" if shape == "llmtrace" else "parsed 20-message request"
+        asyncio.run(full_pass(label, make, n))
+    elif sys.argv[1:2] == ["--replay"]:
+        asyncio.run(replay(float(sys.argv[2]), float(sys.argv[3])))
+    else:
+        print(f"# CPython {sys.version.split()[0]} asyncio, {time.strftime('%Y-%m-%d')}")
+        in_child("--steps")
+        print("## 3. a full collection with tasks waiting on the lock")
+        for shape, n in [("llmtrace", 20_000), ("llmtrace", 100_000), ("parsed", 20_000), ("parsed", 60_000)]:
+            in_child("--pass", shape, str(n))
+        if "--with-replay" in sys.argv:
+            k = sys.argv.index("--with-replay")
+            in_child("--replay", sys.argv[k + 1], sys.argv[k + 2])
 
 
 if __name__ == "__main__":
