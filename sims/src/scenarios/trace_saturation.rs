@@ -46,9 +46,11 @@
 //! `10,000 x GC_PASS_NS_PER_TASK`.
 //!
 //! ## Oracles
-//! Judged after shutdown; every violated one is reported: the worst
-//! heartbeat lag stays under 2 s (`loop-lag`); the accounting oracle of
-//! [`trace_common`](super::trace_common) (`accounting`). Pre-fix and
+//! The worst heartbeat lag stays under 2 s (`loop-lag`): checked every
+//! second by a sampler, which stops the run when it fires (the incident's
+//! liveness probe restarted the process); otherwise judged after shutdown
+//! with the accounting oracle of [`trace_common`](super::trace_common)
+//! (`accounting`), every violated one reported. Pre-fix and
 //! incident-fix break the first; `forgets-drop` (the fixed writer with a
 //! test-only flaw that does not count a drop) breaks the accounting; fixed
 //! holds.
@@ -75,7 +77,7 @@ use faultline::sim::{
     heartbeat, metric_set, oracle_failed, sample, LagMeter, LoopCost, Outcome, Sim, SimConfig,
     SimHandle,
 };
-use faultline::sync::{Arc, AtomicU64, DynArc, Ordering};
+use faultline::sync::{Arc, DynArc};
 use faultline::trace_writer::{
     ColumnSink, MemColumnServer, ServerConfig, TraceWriter, COLUMN_SITE,
 };
@@ -290,11 +292,7 @@ async fn main_task(writer: Writer, server: Arc<MemColumnServer>, h: SimHandle, r
         "heartbeat",
         heartbeat(DynArc::new(h), period, Arc::clone(&meter)),
     );
-    let pile_at_lag = Arc::new(AtomicU64::new(u64::MAX));
-    h.spawn_on(
-        "sampler",
-        sampler(writer.clone(), Arc::clone(&meter), h, Arc::clone(&pile_at_lag)),
-    );
+    h.spawn_on("sampler", sampler(writer.clone(), Arc::clone(&meter), h));
     let restart_at = start + (10_000 + probe::draw(20_000)) * NS_PER_MS;
     server
         .restarts()
@@ -313,7 +311,7 @@ async fn main_task(writer: Writer, server: Arc<MemColumnServer>, h: SimHandle, r
     // Let the server flush its last batch before looking at it.
     h.sleep(Duration::from_millis(2 * ServerConfig::default().flush_ms))
         .await;
-    incident_figures(&writer, &pile_at_lag);
+    incident_figures(&writer);
     let mut violations = Vec::new();
     violations.extend(check_lag(&meter, start).map(|v| ("loop-lag", v)));
     let books = check_accounting(&writer, &tally, &report, &server.accepted_ids());
@@ -322,29 +320,31 @@ async fn main_task(writer: Writer, server: Arc<MemColumnServer>, h: SimHandle, r
 }
 
 /// The incident's figures beside the run's.
-fn incident_figures(writer: &Writer, pile_at_lag: &AtomicU64) {
+fn incident_figures(writer: &Writer) {
     metric_set("incident_watchdog_lag_ms", WATCHDOG_LAG_MS as f64);
     metric_set("incident_watchdog_every_s", INCIDENT_WATCHDOG_EVERY_S);
     metric_set("incident_ack_wait_ms", INCIDENT_ACK_WAIT_MS);
     metric_set("task_set_peak", writer.counts().tasks_peak as f64);
-    let pile = pile_at_lag.load(Ordering::SeqCst);
-    if pile != u64::MAX {
-        metric_set("task_set_at_lag_over_2s", pile as f64);
-    }
 }
 
-/// Samples the task set and the latest lag every second; records the task
-/// set when the lag is first seen over the watchdog's threshold.
-async fn sampler(writer: Writer, meter: Arc<LagMeter>, h: SimHandle, pile_at_lag: Arc<AtomicU64>) {
-    let threshold_ns = WATCHDOG_LAG_MS * NS_PER_MS;
+/// Samples the task set and the latest lag every second. When the lag is
+/// first seen over the watchdog's threshold it records the task set then
+/// and fails the run at once (as the incident's liveness probe restarted
+/// the process): the shutdown and the books are not judged.
+async fn sampler(writer: Writer, meter: Arc<LagMeter>, h: SimHandle) {
+    let start = h.now_ns();
     loop {
         h.sleep(Duration::from_millis(SAMPLE_MS)).await;
         let n = sample_tasks(&writer);
-        if meter.max_ns() > threshold_ns {
-            let _ = pile_at_lag.compare_exchange(u64::MAX, n, Ordering::SeqCst, Ordering::SeqCst);
-        }
         if let Some(&(_, lag_ns)) = meter.samples().last() {
             sample("lag_ms", lag_ns as f64 / 1e6);
+        }
+        if meter.max_ns() > WATCHDOG_LAG_MS * NS_PER_MS {
+            metric_set("task_set_at_lag_over_2s", n as f64);
+            incident_figures(&writer);
+            if let Some(v) = check_lag(&meter, start) {
+                return oracle_failed("loop-lag", v);
+            }
         }
     }
 }
