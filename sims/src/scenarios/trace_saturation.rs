@@ -32,9 +32,24 @@
 //! Pre-fix, the gate serves about one trace a second (each insert waits
 //! about 1 s for the server's ack), so the tasks queued on it grow at the
 //! arrival rate, each pass is 25% longer than the last, and a pass crosses
-//! the 2 s watchdog once about [`watchdog_pile`] tasks wait. At the base
-//! rate the passes near that point come about 50 s apart: the incident's
-//! watchdog saw lag over 2 s "every ~60 s". The rate was chosen for that.
+//! the 2 s watchdog once about [`watchdog_pile`] tasks wait (the first
+//! crossing pass comes at about 82,000). At the base rate the passes
+//! around that point come 41 and 51 s apart; the incident's watchdog saw
+//! lag over 2 s "every ~60 s". The rate was chosen for that.
+//!
+//! ## A 1:[`SCALE`] scale model
+//! A pile of 82,000 tasks costs the simulator about half a second per run,
+//! too much for sweeps of hundreds of seeds. The scenario therefore runs a
+//! scale model in which one simulated trace stands for [`SCALE`] real ones
+//! that arrive, wait and are written together: arrivals at `rate /
+//! SCALE`; every quantity counted in tasks divided by `SCALE` (the task
+//! cap, the executor's workers: 32 / 32 = 1, the collector's growth
+//! minimum) and every cost per task multiplied by it (a poll, a pass's
+//! pause per task); the server's flush (the ack wait) `SCALE` times longer,
+//! so the gate still serves one real trace a second. Pile, pauses, lag and
+//! rates are the full-scale model's in the fluid limit; task counts in the
+//! metrics are in real traces (`x SCALE`). `run_at_scale` runs any scale;
+//! a test checks the scale model against the full one (scale 1).
 //!
 //! The incident's fix (no lock, no ack wait) serves traces as fast as the
 //! 32 workers allow, but while the column store stalls each insert holds
@@ -57,15 +72,16 @@
 //!
 //! ## Metrics
 //! `lag_max_ms`, `lag_crossed_2s_at_ms`, `task_set_at_lag_over_2s`,
-//! `task_set_peak`, the model's `loop_gc_*` (passes, longest pause, the
-//! tasks alive then, the gap before the last pass), the incident's own
+//! `task_set_peak` (real traces), `scale`, the model's `loop_gc_*` (passes,
+//! longest pause, the simulated tasks alive then, the gap before the last
+//! pass), the incident's own
 //! figures beside them (`incident_watchdog_lag_ms` 2,000,
 //! `incident_watchdog_every_s` 60, `incident_ack_wait_ms` 1,000), the
 //! books; series `lag_ms` and `task_set` (1 s).
 
 use super::fail_violations;
 use super::trace_common::{
-    check_accounting, offer_load, plan_faults, sample_tasks, service_variant, shut_down,
+    check_accounting, offer_load, plan_faults, service_variant, shut_down,
     writer_config, Tally, FAULT_KINDS, FORGETS_DROP, INCIDENT_FIX, PRE_FIX,
 };
 use crate::scenario::{
@@ -96,15 +112,18 @@ const INCIDENT_WATCHDOG_EVERY_S: f64 = 60.0;
 /// The incident's acknowledged insert held the lock about this long.
 const INCIDENT_ACK_WAIT_MS: f64 = 1_000.0;
 const SAMPLE_MS: u64 = 1_000;
-/// The planned server restart: at 10 s + draw(20 s), for this long.
+/// The planned server restart: at 10 s + draw(15 s), for this long (over
+/// before the stall begins).
 const RESTART_MS: u64 = 8_000;
-/// The planned stall: at 30 s + draw(10 s), for this long.
+/// The planned stall: at 40 s + draw(10 s), for this long.
 pub const STALL_MS: u64 = 240_000;
 const SHUTDOWN_GRACE_MS: u64 = 5_000;
 /// Writes after shutdown (each must be refused).
 const AFTER_SHUTDOWN: u64 = 3;
 /// asyncio's default executor: `min(32, cpu_count + 4)` workers.
 pub const EXECUTOR_WORKERS: usize = 32;
+/// Real traces one simulated trace stands for (see the module docs).
+pub const SCALE: u64 = 32;
 
 /// A full collection's pause per live task, ns. Measured by
 /// `scripts/asyncio-loop-cost.py` on CPython 3.11 (see
@@ -133,14 +152,31 @@ type Writer = TraceWriter<ColumnSink<Arc<MemColumnServer>>>;
 #[derive(Clone, Debug, Default)]
 pub struct TraceSaturation;
 
-/// The event loop's cost model of this scenario.
-pub fn loop_cost() -> LoopCost {
+/// The event loop's cost model of this scenario at `scale` (1: full).
+pub fn loop_cost(scale: u64) -> LoopCost {
     LoopCost {
-        gc_pass_ns_per_task: GC_PASS_NS_PER_TASK,
+        gc_pass_ns_per_task: GC_PASS_NS_PER_TASK * scale,
         gc_pass_ns_base: 0,
         gc_growth_pct: 25,
-        gc_growth_tasks_min: GC_GROWTH_TASKS_MIN,
+        gc_growth_tasks_min: GC_GROWTH_TASKS_MIN / scale,
     }
+}
+
+/// Sets the simulator's side of the model at `scale`: the loop's costs
+/// and the executor's workers.
+pub fn configure_at_scale(cfg: &mut SimConfig, scale: u64) {
+    cfg.spurious_wake_ppm = 10_000;
+    cfg.poll_cost_ns = POLL_COST_NS * scale;
+    cfg.loop_cost = loop_cost(scale);
+    cfg.threads_max = Some((EXECUTOR_WORKERS / scale as usize).max(1));
+}
+
+/// Runs `variant` at `rate_per_s` real traces/s, as a 1:`scale` model
+/// (`cfg`'s loop costs and workers set for that scale).
+pub fn run_at_scale(variant: &str, mut cfg: SimConfig, rate_per_s: f64, scale: u64) -> Outcome {
+    let scale = scale.max(1);
+    configure_at_scale(&mut cfg, scale);
+    run_once(variant, cfg, rate_per_s, scale)
 }
 
 /// The fewest waiting tasks whose pass crosses the watchdog (a pass
@@ -231,15 +267,12 @@ impl Scenario for TraceSaturation {
     }
 
     fn configure(&self, _variant: &str, cfg: &mut SimConfig) {
-        cfg.spurious_wake_ppm = 10_000;
-        cfg.poll_cost_ns = POLL_COST_NS;
-        cfg.loop_cost = loop_cost();
-        cfg.threads_max = Some(EXECUTOR_WORKERS);
+        configure_at_scale(cfg, SCALE);
     }
 
     fn run(&self, variant: &str, cfg: SimConfig) -> Result<Outcome, ScenarioError> {
         self.check_variant(variant)?;
-        Ok(run_once(variant, cfg, RATE_PER_S))
+        Ok(run_once(variant, cfg, RATE_PER_S, SCALE))
     }
 
     fn load_axis(&self) -> Option<LoadAxis> {
@@ -253,7 +286,7 @@ impl Scenario for TraceSaturation {
         factor: f64,
     ) -> Result<Outcome, ScenarioError> {
         self.check_variant(variant)?;
-        Ok(run_once(variant, cfg, RATE_PER_S * factor))
+        Ok(run_once(variant, cfg, RATE_PER_S * factor, SCALE))
     }
 }
 
@@ -268,23 +301,48 @@ const LOAD_AXIS: LoadAxis = LoadAxis {
 /// The loads of the lag-against-load plot, in percent of [`RATE_PER_S`].
 const LAG_PLOT_LOADS_PCT: &[u32] = &[25, 50, 75, 100, 150, 200];
 
-fn run_once(variant: &str, cfg: SimConfig, rate_per_s: f64) -> Outcome {
+/// The model server at `scale`: its flush (the ack wait) `scale` times
+/// longer.
+fn server_config(scale: u64) -> ServerConfig {
+    let base = ServerConfig::default();
+    ServerConfig {
+        flush_ms: base.flush_ms * scale,
+        ..base
+    }
+}
+
+fn run_once(variant: &str, cfg: SimConfig, rate_per_s: f64, scale: u64) -> Outcome {
     let sim = Sim::new(cfg);
     let h = sim.main_handle();
     let column = service_variant(variant).column();
     let faults = plan_faults(COLUMN_SITE, column.timeout_ms);
     let server = Arc::new(MemColumnServer::new(
-        ServerConfig::default(),
+        server_config(scale),
         DynArc::new(h),
         DynArc::new(faults),
     ));
     let for_client = Arc::clone(&server);
     let sink = ColumnSink::new(column, DynArc::new(h), move || Ok(Arc::clone(&for_client)));
-    let writer = TraceWriter::new(writer_config(variant), DynArc::new(h), DynArc::new(h), sink);
-    sim.run(async move { main_task(writer, server, h, rate_per_s).await })
+    let mut wcfg = writer_config(variant);
+    wcfg.tasks_max = wcfg.tasks_max.map(|m| (m / scale as usize).max(1));
+    let writer = TraceWriter::new(wcfg, DynArc::new(h), DynArc::new(h), sink);
+    let load = Load {
+        rate_per_s: rate_per_s / scale as f64,
+        scale,
+    };
+    sim.run(async move { main_task(writer, server, h, load).await })
 }
 
-async fn main_task(writer: Writer, server: Arc<MemColumnServer>, h: SimHandle, rate_per_s: f64) {
+/// The simulated load: simulated traces per second, and the real traces
+/// each stands for.
+#[derive(Clone, Copy)]
+struct Load {
+    rate_per_s: f64,
+    scale: u64,
+}
+
+async fn main_task(writer: Writer, server: Arc<MemColumnServer>, h: SimHandle, load: Load) {
+    let Load { rate_per_s, scale } = load;
     let start = h.now_ns();
     let meter = Arc::new(LagMeter::default());
     let period = Duration::from_millis(HEARTBEAT_MS);
@@ -292,12 +350,12 @@ async fn main_task(writer: Writer, server: Arc<MemColumnServer>, h: SimHandle, r
         "heartbeat",
         heartbeat(DynArc::new(h), period, Arc::clone(&meter)),
     );
-    h.spawn_on("sampler", sampler(writer.clone(), Arc::clone(&meter), h));
-    let restart_at = start + (10_000 + probe::draw(20_000)) * NS_PER_MS;
+    h.spawn_on("sampler", sampler(writer.clone(), Arc::clone(&meter), h, scale));
+    let restart_at = start + (10_000 + probe::draw(15_000)) * NS_PER_MS;
     server
         .restarts()
         .schedule(restart_at, RESTART_MS * NS_PER_MS);
-    let stall_at = start + (30_000 + probe::draw(10_000)) * NS_PER_MS;
+    let stall_at = start + (40_000 + probe::draw(10_000)) * NS_PER_MS;
     server.stalls().schedule(stall_at, STALL_MS * NS_PER_MS);
     let mut tally = Tally::default();
     let traces = (rate_per_s * LOAD_MS as f64 / 1_000.0).round() as u64;
@@ -309,9 +367,9 @@ async fn main_task(writer: Writer, server: Arc<MemColumnServer>, h: SimHandle, r
         Err(e) => return oracle_failed("shutdown", e),
     };
     // Let the server flush its last batch before looking at it.
-    h.sleep(Duration::from_millis(2 * ServerConfig::default().flush_ms))
+    h.sleep(Duration::from_millis(2 * server_config(scale).flush_ms))
         .await;
-    incident_figures(&writer);
+    incident_figures(&writer, scale);
     let mut violations = Vec::new();
     violations.extend(check_lag(&meter, start).map(|v| ("loop-lag", v)));
     let books = check_accounting(&writer, &tally, &report, &server.accepted_ids());
@@ -319,29 +377,34 @@ async fn main_task(writer: Writer, server: Arc<MemColumnServer>, h: SimHandle, r
     fail_violations(&violations);
 }
 
-/// The incident's figures beside the run's.
-fn incident_figures(writer: &Writer) {
+/// The incident's figures beside the run's (task counts in real traces).
+fn incident_figures(writer: &Writer, scale: u64) {
     metric_set("incident_watchdog_lag_ms", WATCHDOG_LAG_MS as f64);
     metric_set("incident_watchdog_every_s", INCIDENT_WATCHDOG_EVERY_S);
     metric_set("incident_ack_wait_ms", INCIDENT_ACK_WAIT_MS);
-    metric_set("task_set_peak", writer.counts().tasks_peak as f64);
+    metric_set("scale", scale as f64);
+    metric_set(
+        "task_set_peak",
+        (writer.counts().tasks_peak * scale) as f64,
+    );
 }
 
 /// Samples the task set and the latest lag every second. When the lag is
 /// first seen over the watchdog's threshold it records the task set then
 /// and fails the run at once (as the incident's liveness probe restarted
 /// the process): the shutdown and the books are not judged.
-async fn sampler(writer: Writer, meter: Arc<LagMeter>, h: SimHandle) {
+async fn sampler(writer: Writer, meter: Arc<LagMeter>, h: SimHandle, scale: u64) {
     let start = h.now_ns();
     loop {
         h.sleep(Duration::from_millis(SAMPLE_MS)).await;
-        let n = sample_tasks(&writer);
+        let n = writer.tasks_in_flight() * scale;
+        sample("task_set", n as f64);
         if let Some(&(_, lag_ns)) = meter.samples().last() {
             sample("lag_ms", lag_ns as f64 / 1e6);
         }
         if meter.max_ns() > WATCHDOG_LAG_MS * NS_PER_MS {
             metric_set("task_set_at_lag_over_2s", n as f64);
-            incident_figures(&writer);
+            incident_figures(&writer, scale);
             if let Some(v) = check_lag(&meter, start) {
                 return oracle_failed("loop-lag", v);
             }
