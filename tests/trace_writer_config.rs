@@ -2,9 +2,9 @@
 //! endpoint means a disabled (not failing) writer; a bad endpoint is a
 //! clear error; the column client is created on first use, once, even
 //! under concurrent first writes, and a failed creation is retried; the
-//! cost model: the pre-fix inline insert stalls the event loop for the ack
-//! wait, the fixed one does not; socket sends occupy blocking threads for
-//! their timeout.
+//! cost model: the pre-fix insert waits about 1 s for the ack in the
+//! blocking pool (the loop is not stalled), the fixed one does not wait;
+//! socket sends occupy blocking threads for their timeout.
 #![cfg(not(any(faultline_loom, faultline_shuttle)))]
 
 use faultline::clock::{Clock, NS_PER_MS};
@@ -202,7 +202,10 @@ fn the_pre_fix_insert_waits_for_the_ack_in_the_pool_and_the_fixed_one_does_not_w
         pre_took >= 900,
         "the pre-fix insert waits about 1 s for the server's ack ({pre_took} ms)"
     );
-    assert!(inc_took < 100 && fix_took < 100, "no ack wait after the fix");
+    assert!(
+        inc_took < 100 && fix_took < 100,
+        "no ack wait after the fix"
+    );
 }
 
 /// Blocking-thread seconds spent per trace when `n` traces are sent while

@@ -40,7 +40,9 @@ fn trace(id: u64) -> Trace {
 
 /// Runs `main` in a bounded simulation; its verdict (or the run's
 /// failure).
-fn check(main: impl FnOnce(SimHandle) -> faultline::BoxFuture<Result<(), String>>) -> Result<(), String> {
+fn check(
+    main: impl FnOnce(SimHandle) -> faultline::BoxFuture<Result<(), String>>,
+) -> Result<(), String> {
     let sim = Sim::new(SimConfig {
         time_max_ns: RUN_MS_MAX * NS_PER_MS,
         steps_max: STEPS_MAX,
@@ -97,7 +99,10 @@ fn column(h: SimHandle, cfg: ColumnConfig, delay_ms: u64) -> (Column, Arc<MemCol
         DynArc::new(ScriptedFaults::new(delays)),
     ));
     let s = Arc::clone(&server);
-    (ColumnSink::new(cfg, DynArc::new(h), move || Ok(Arc::clone(&s))), server)
+    (
+        ColumnSink::new(cfg, DynArc::new(h), move || Ok(Arc::clone(&s))),
+        server,
+    )
 }
 
 /// Waits (in 1 ms steps, at most `within_ms`) until `n` traces are
@@ -161,8 +166,12 @@ fn no_ack_wait(twin: bool) -> Result<(), String> {
                 ..ColumnConfig::default()
             };
             let (sink, server) = column(h, ccfg, 0);
-            let writer =
-                TraceWriter::new(WriterConfig::default(), DynArc::new(h), DynArc::new(h), sink);
+            let writer = TraceWriter::new(
+                WriterConfig::default(),
+                DynArc::new(h),
+                DynArc::new(h),
+                sink,
+            );
             writer.write(trace(1)).await.map_err(|e| e.to_string())?;
             let took = delivered_after(&writer, h, 1, 10_000).await?;
             let flushed = server.flushed_ids();
@@ -195,8 +204,12 @@ fn insert_off_the_loop(twin: bool) -> Result<(), String> {
                 ..ColumnConfig::default()
             };
             let (sink, _) = column(h, ccfg, 200);
-            let writer =
-                TraceWriter::new(WriterConfig::default(), DynArc::new(h), DynArc::new(h), sink);
+            let writer = TraceWriter::new(
+                WriterConfig::default(),
+                DynArc::new(h),
+                DynArc::new(h),
+                sink,
+            );
             let due = h.now_ns() + 100 * NS_PER_MS;
             writer.write(trace(1)).await.map_err(|e| e.to_string())?;
             h.sleep_until(due).await;
@@ -237,8 +250,12 @@ fn socket_timeout(twin: bool) -> Result<(), String> {
             ));
             peer.restarts().schedule(h.now_ns(), 300_000 * NS_PER_MS);
             let sink = SocketSink::new(scfg, DynArc::new(h), Arc::clone(&peer));
-            let writer =
-                TraceWriter::new(WriterConfig::default(), DynArc::new(h), DynArc::new(h), sink);
+            let writer = TraceWriter::new(
+                WriterConfig::default(),
+                DynArc::new(h),
+                DynArc::new(h),
+                sink,
+            );
             for id in 0..10 {
                 writer.write(trace(id)).await.map_err(|e| e.to_string())?;
             }
@@ -317,12 +334,24 @@ fn the_incident_fix_keeps_every_layer_of_the_writer_but_the_socket_sinks_wait() 
     // The incident's fix is the fixed writer without the task cap, and the
     // pre-fix socket sink with only the timeout changed.
     let (w, f) = (Variant::IncidentFix.writer(), Variant::Fixed.writer());
-    assert_eq!(WriterConfig { tasks_max: f.tasks_max, ..w }, f);
+    assert_eq!(
+        WriterConfig {
+            tasks_max: f.tasks_max,
+            ..w
+        },
+        f
+    );
     assert_eq!(w.tasks_max, None);
     assert_eq!(Variant::IncidentFix.column(), Variant::Fixed.column());
     let (s, p) = (Variant::IncidentFix.socket(), Variant::PreFix.socket());
     assert_eq!((s.timeout_ms, p.timeout_ms), (5_000, 60_000));
-    assert_eq!(SocketConfig { timeout_ms: 60_000, ..s }, p);
+    assert_eq!(
+        SocketConfig {
+            timeout_ms: 60_000,
+            ..s
+        },
+        p
+    );
     // Pre-fix, the insert was already in the pool (asyncio.to_thread).
     assert_eq!(Variant::PreFix.column().insert_on, InsertOn::BlockingPool);
     assert!(Variant::PreFix.column().wait_for_ack);

@@ -102,7 +102,9 @@ fn trace_saturation_pre_fix_crosses_the_watchdog_from_collector_pauses_alone() {
     cfg.loop_cost = LoopCost::default();
     let off = s.run("pre-fix", cfg).unwrap();
     assert!(
-        !off.failure.as_ref().is_some_and(|f| f.fired("invariant:loop-lag")),
+        !off.failure
+            .as_ref()
+            .is_some_and(|f| f.fired("invariant:loop-lag")),
         "without the collector's pauses the pre-fix must not cross 2 s: {:?}",
         off.failure
     );
@@ -265,8 +267,16 @@ fn socket_pileup_incident_fix_keeps_threads_in_bound_but_loses_traces_silently()
                 run.seed,
                 o.failure
             );
-            let msg = o.failure.as_ref().map(ToString::to_string).unwrap_or_default();
-            assert!(msg.contains("never reached the peer"), "seed {}: {msg}", run.seed);
+            let msg = o
+                .failure
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            assert!(
+                msg.contains("never reached the peer"),
+                "seed {}: {msg}",
+                run.seed
+            );
         }
         println!(
             "socket-pileup incident-fix (pct {pct}): {}, {} (the incident: 15 s)",
@@ -287,7 +297,12 @@ fn socket_pileup_with_threads_max_reports_exhaustion_instead_of_hanging() {
             "the run stopped at once"
         );
     }
-    all_pass(&runs("socket-pileup", "fixed-capped-pool", false, SOCKET_SEEDS));
+    all_pass(&runs(
+        "socket-pileup",
+        "fixed-capped-pool",
+        false,
+        SOCKET_SEEDS,
+    ));
     println!(
         "socket-pileup capped pool: pre-fix {}",
         range(&pre, "pool_exhausted_at_ms")

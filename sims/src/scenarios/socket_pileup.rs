@@ -1,7 +1,8 @@
 //! `socket-pileup`: the trace writer's socket sink piles up blocking
 //! threads while its peer restarts.
 //!
-//! Requests arrive at 2 per second for 120 s (open loop) and each writes a
+//! Requests arrive at [`RATE_PER_S`] per second (2; the load axis scales
+//! it) for 120 s (open loop) and each writes a
 //! trace through the writer to the socket sink. The socket peer restarts
 //! once, for 60 s, starting at 20 s + a drawn delay: meanwhile every send
 //! waits for its timeout (the peer's listening socket queues the
@@ -109,7 +110,7 @@ impl Scenario for SocketPileup {
     }
 
     fn about(&self) -> &'static str {
-        "trace writer: one detached 3 x 60 s socket thread per trace piles up while the peer restarts; fixed waits for one 5 s attempt"
+        "trace writer: one detached 3 x 60 s socket thread per trace piles up while the peer restarts; incident-fix (5 s) keeps threads down but loses traces silently; fixed waits for one 5 s attempt"
     }
 
     fn variants(&self) -> &'static [&'static str] {

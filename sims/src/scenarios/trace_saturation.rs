@@ -81,8 +81,8 @@
 
 use super::fail_violations;
 use super::trace_common::{
-    check_accounting, offer_load, plan_faults, service_variant, shut_down,
-    writer_config, Tally, FAULT_KINDS, FORGETS_DROP, INCIDENT_FIX, PRE_FIX,
+    check_accounting, offer_load, plan_faults, service_variant, shut_down, writer_config, Tally,
+    FAULT_KINDS, FORGETS_DROP, INCIDENT_FIX, PRE_FIX,
 };
 use crate::scenario::{
     Bug, LoadAxis, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
@@ -132,8 +132,8 @@ pub const SCALE: u64 = 32;
 /// payloads are strings, which the collector skips) and 16 µs for one
 /// holding a parsed 20-message request (32 objects); in the replay of the
 /// incident's writer (500 traces/s, parsed requests) the passes the loop
-/// actually paid came to about 30 µs per waiting task. The scenario
-/// charges that observed 30 µs. It assumes a waiting task keeps more
+/// actually paid came to 21 to 31 µs per waiting task (one, during a load
+/// spike of the shared machine, 69 µs). The scenario charges 30 µs. It assumes a waiting task keeps more
 /// alive than the bare `LLMTrace` (its request's context, which
 /// `create_task` copies: not measured); with 5.8 µs the same pause needs
 /// a pile about 5 times larger, which moves the pre-fix's edge up by
@@ -350,7 +350,10 @@ async fn main_task(writer: Writer, server: Arc<MemColumnServer>, h: SimHandle, l
         "heartbeat",
         heartbeat(DynArc::new(h), period, Arc::clone(&meter)),
     );
-    h.spawn_on("sampler", sampler(writer.clone(), Arc::clone(&meter), h, scale));
+    h.spawn_on(
+        "sampler",
+        sampler(writer.clone(), Arc::clone(&meter), h, scale),
+    );
     let restart_at = start + (10_000 + probe::draw(15_000)) * NS_PER_MS;
     server
         .restarts()
@@ -383,10 +386,7 @@ fn incident_figures(writer: &Writer, scale: u64) {
     metric_set("incident_watchdog_every_s", INCIDENT_WATCHDOG_EVERY_S);
     metric_set("incident_ack_wait_ms", INCIDENT_ACK_WAIT_MS);
     metric_set("scale", scale as f64);
-    metric_set(
-        "task_set_peak",
-        (writer.counts().tasks_peak * scale) as f64,
-    );
+    metric_set("task_set_peak", (writer.counts().tasks_peak * scale) as f64);
 }
 
 /// Samples the task set and the latest lag every second. When the lag is
