@@ -210,6 +210,9 @@ fn series(out: &Outcome, src: SeriesSource) -> Vec<(f64, f64)> {
     }
 }
 
+/// A line's points, and the value of the plot's limit metric in its run.
+type Points = (Vec<(f64, f64)>, Option<f64>);
+
 /// `variant`'s points of an [`SeriesSource::AgainstLoad`] plot: `(rate,
 /// metric)` per factor, and the first run's limit metric.
 fn against_load(
@@ -217,7 +220,7 @@ fn against_load(
     variant: &str,
     spec: &PlotSpec,
     (metric, factors_pct): (&str, &[u32]),
-) -> Result<(Vec<(f64, f64)>, Option<f64>), ReportError> {
+) -> Result<Points, ReportError> {
     let axis = s
         .load_axis()
         .ok_or_else(|| ReportError(format!("plot {}: no load axis", spec.file)))?;
