@@ -206,27 +206,72 @@ fn series(out: &Outcome, src: SeriesSource) -> Vec<(f64, f64)> {
             .get(name)
             .map(|s| s.iter().map(|&(t, v)| (secs(t), v)).collect())
             .unwrap_or_default(),
+        SeriesSource::AgainstLoad { .. } => Vec::new(),
     }
 }
 
-/// Runs each variant of `spec` at its seed and draws the series.
+/// A line's points, and the value of the plot's limit metric in its run.
+type Points = (Vec<(f64, f64)>, Option<f64>);
+
+/// `variant`'s points of an [`SeriesSource::AgainstLoad`] plot: `(rate,
+/// metric)` per factor, and the first run's limit metric.
+fn against_load(
+    s: &dyn Scenario,
+    variant: &str,
+    spec: &PlotSpec,
+    (metric, factors_pct): (&str, &[u32]),
+) -> Result<Points, ReportError> {
+    let axis = s
+        .load_axis()
+        .ok_or_else(|| ReportError(format!("plot {}: no load axis", spec.file)))?;
+    let mut points = Vec::new();
+    let mut limit = None;
+    for &pct in factors_pct {
+        let factor = f64::from(pct) / 100.0;
+        let cfg = crate::runner::config_for(s, variant, spec.seed, PolicySpec::Random);
+        let out = s
+            .run_scaled(variant, cfg, factor)
+            .map_err(|e| ReportError(format!("plot {}: {e}", spec.file)))?;
+        if let Some(v) = out.metrics.get(metric) {
+            points.push((factor * axis.rate, v));
+        }
+        if limit.is_none() {
+            limit = spec.limit.and_then(|(_, m)| out.metrics.get(m));
+        }
+    }
+    Ok((points, limit))
+}
+
+/// Runs each variant of `spec` at its seed (at each load, for a plot
+/// against the load) and draws the series.
 fn draw(dir: &Path, s: &dyn Scenario, spec: &PlotSpec) -> Result<PathBuf, ReportError> {
     let mut lines = Vec::new();
     let mut limit = None;
+    let mut x_label = String::from("virtual time (s)");
     let mut csv = String::from("variant,t_s,value\n");
+    if let SeriesSource::AgainstLoad { .. } = spec.series {
+        let unit = s.load_axis().map_or("", |a| a.unit);
+        x_label = format!("offered load ({unit})");
+        csv = String::from("variant,load,value\n");
+    }
     for &variant in spec.variants {
-        let run = run_seed(s, variant, spec.seed, PolicySpec::Random)
-            .map_err(|e| ReportError(format!("plot {}: {e}", spec.file)))?;
-        let points = series(&run.outcome, spec.series);
+        let (points, first_limit) = match spec.series {
+            SeriesSource::AgainstLoad {
+                metric,
+                factors_pct,
+            } => against_load(s, variant, spec, (metric, factors_pct))?,
+            src => {
+                let run = run_seed(s, variant, spec.seed, PolicySpec::Random)
+                    .map_err(|e| ReportError(format!("plot {}: {e}", spec.file)))?;
+                let lim = spec.limit.and_then(|(_, m)| run.outcome.metrics.get(m));
+                (series(&run.outcome, src), lim)
+            }
+        };
         for (t, v) in &points {
             let _ = writeln!(csv, "{variant},{t},{v}");
         }
-        if let (None, Some((label, metric))) = (&limit, spec.limit) {
-            limit = run
-                .outcome
-                .metrics
-                .get(metric)
-                .map(|v| (label.to_string(), v));
+        if let (None, Some((label, _)), Some(v)) = (&limit, spec.limit, first_limit) {
+            limit = Some((label.to_string(), v));
         }
         lines.push(Line {
             label: variant.to_string(),
@@ -235,7 +280,7 @@ fn draw(dir: &Path, s: &dyn Scenario, spec: &PlotSpec) -> Result<PathBuf, Report
     }
     let chart = Chart {
         title: spec.title,
-        x_label: "virtual time (s)",
+        x_label: &x_label,
         y_label: spec.y_label,
         lines,
         limit,

@@ -216,10 +216,21 @@ pub enum SeriesSource {
     BlockingThreads,
     /// A series the scenario recorded with `faultline::sim::sample`.
     Metric(&'static str),
+    /// A value the scenario recorded (`faultline::sim::metric_set`), one
+    /// run per load, against the offered load (x in the
+    /// [`Scenario::load_axis`] unit): the run of each factor (in percent of
+    /// the scenario's own load) through [`Scenario::run_scaled`].
+    AgainstLoad {
+        /// The metric.
+        metric: &'static str,
+        /// The loads, in percent of the scenario's own.
+        factors_pct: &'static [u32],
+    },
 }
 
-/// One plot of the report: a series over virtual time, one line per
-/// variant, from the run of `seed` of each.
+/// One plot of the report: a series over virtual time (or a metric
+/// against the offered load), one line per variant, from the run(s) of
+/// `seed` of each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlotSpec {
     /// The SVG's file name, e.g. `"subtree-oom-memory.svg"`.

@@ -7,7 +7,7 @@
 //! says what was wrong and where.
 
 use super::policy::PolicySpec;
-use crate::sim::{Decision, Failure, FaultPlan, SimConfig};
+use crate::sim::{Decision, Failure, FaultPlan, LoopCost, SimConfig};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::Path;
@@ -82,6 +82,13 @@ pub struct SimParams {
     pub steps_max: u64,
     /// Virtual time allowed.
     pub time_max_ns: u64,
+    /// The event loop's overhead model (absent: none).
+    #[serde(skip_serializing_if = "is_off")]
+    pub loop_cost: LoopCost,
+}
+
+fn is_off(c: &LoopCost) -> bool {
+    *c == LoopCost::default()
 }
 
 impl Default for SimParams {
@@ -142,6 +149,7 @@ impl SimParams {
             threads_max: cfg.threads_max,
             steps_max: cfg.steps_max,
             time_max_ns: cfg.time_max_ns,
+            loop_cost: cfg.loop_cost,
         }
     }
 
@@ -153,6 +161,7 @@ impl SimParams {
         cfg.threads_max = self.threads_max;
         cfg.steps_max = self.steps_max;
         cfg.time_max_ns = self.time_max_ns;
+        cfg.loop_cost = self.loop_cost;
     }
 }
 

@@ -64,6 +64,9 @@ pub struct SimConfig {
     pub policy: PolicyKind,
     /// Virtual CPU time each poll costs. Default 1 µs.
     pub poll_cost_ns: u64,
+    /// The event loop's overhead for the tasks it keeps alive (see
+    /// [`LoopCost`](super::LoopCost)). Default: none.
+    pub loop_cost: super::LoopCost,
     /// Polls allowed before the run fails as a livelock. Default 10 M.
     pub steps_max: u64,
     /// Virtual time allowed. Default 1 day.
@@ -91,6 +94,7 @@ impl Default for SimConfig {
             seed: 0,
             policy: PolicyKind::Random,
             poll_cost_ns: 1_000,
+            loop_cost: super::LoopCost::default(),
             steps_max: 10_000_000,
             time_max_ns: 86_400 * 1_000_000_000,
             spurious_wake_ppm: 0,
@@ -135,6 +139,7 @@ pub struct Sim {
     eligible_pos: Vec<usize>,
     /// The batch of spawned tasks being admitted (kept for its buffer).
     admitting: Vec<NewTask>,
+    loop_cost: super::cost::LoopMeter,
     _probe: crate::probe::Installed,
 }
 
@@ -193,6 +198,7 @@ impl Sim {
         context::install(Rc::clone(&shared));
         super::quiet_panics::install_hook();
         Sim {
+            loop_cost: super::cost::LoopMeter::new(cfg.loop_cost),
             shared,
             tasks: Vec::new(),
             free: Vec::new(),
@@ -373,7 +379,9 @@ impl Sim {
         self.shared.current.set(None);
         let now = {
             let mut core = self.shared.core.borrow_mut();
-            core.now_ns += self.cfg.poll_cost_ns;
+            let since = core.now_ns - core.start_ns;
+            let overhead = self.loop_cost.after_poll(since, self.slot_of.len());
+            core.now_ns += self.cfg.poll_cost_ns + overhead;
             core.now_ns
         };
         self.shared

@@ -26,6 +26,7 @@
 
 mod bytes;
 mod context;
+mod cost;
 mod executor;
 mod failure;
 mod faults;
@@ -48,6 +49,7 @@ mod trace;
 
 pub use bytes::BytesPolicy;
 pub use context::NodeId;
+pub use cost::LoopCost;
 pub use executor::{PolicyKind, Sim, SimConfig, SIM_EPOCH_NS};
 pub use failure::Failure;
 pub use faults::FaultPlan;

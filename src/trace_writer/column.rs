@@ -16,9 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Where the client's blocking insert runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InsertOn {
-    /// On whatever thread polls the write: the event loop (pre-fix).
+    /// On whatever thread polls the write: the event loop. Neither the
+    /// incident's code nor its fix did this (kept to check the layer
+    /// that forbids it).
     EventLoop,
-    /// On the scheduler's blocking pool (`spawn_blocking`; the fix).
+    /// On the scheduler's blocking pool (`spawn_blocking`, the incident's
+    /// `asyncio.to_thread`), before and after the fix.
     BlockingPool,
 }
 
@@ -47,11 +50,11 @@ impl Default for ColumnConfig {
 }
 
 impl ColumnConfig {
-    /// The pre-fix sink: waits for the ack, inserts on the event loop.
+    /// The pre-fix sink: waits for the ack (`wait_for_async_insert=1`),
+    /// the insert already in the blocking pool.
     pub fn pre_fix() -> Self {
         ColumnConfig {
             wait_for_ack: true,
-            insert_on: InsertOn::EventLoop,
             ..Default::default()
         }
     }
@@ -204,7 +207,9 @@ impl ServerState {
 /// The in-memory model of a batching column-store server, and its own
 /// client (`Arc<MemColumnServer>` is a [`ColumnClient`]).
 ///
-/// Each insert asks, in order: whether the server is restarting (or the
+/// Each insert asks, in order: whether the server is stalled (a planned
+/// window in which it accepts connections and answers nothing: the insert
+/// waits for the client's timeout); whether it is restarting (or the
 /// `Crash` fault point restarts it now, for `restart_ms`): a refused
 /// connection, 503; then `faults` (error, 503, hang until the
 /// client's timeout, latency spike). The insert declares its duration with
@@ -215,6 +220,7 @@ pub struct MemColumnServer {
     clock: DynArc<dyn Clock>,
     faults: DynArc<dyn SinkFaults>,
     restarts: Restarts,
+    stalls: Restarts,
     state: Mutex<ServerState>,
 }
 
@@ -230,6 +236,7 @@ impl MemColumnServer {
             clock,
             faults,
             restarts: Restarts::new(),
+            stalls: Restarts::new(),
             state: Mutex::new(ServerState::default()),
         }
     }
@@ -237,6 +244,13 @@ impl MemColumnServer {
     /// When the server is restarting (schedule restarts here).
     pub fn restarts(&self) -> &Restarts {
         &self.restarts
+    }
+
+    /// When the server is stalled: it accepts connections and answers
+    /// nothing, so an insert started then waits for the client's timeout
+    /// (schedule stalls here).
+    pub fn stalls(&self) -> &Restarts {
+        &self.stalls
     }
 
     /// Ids of every row taken (flushed or still in the batch).
@@ -279,6 +293,9 @@ impl MemColumnServer {
     ) -> (Result<(), SinkErrorKind>, u64) {
         let ms = |m: u64| m.saturating_mul(NS_PER_MS);
         let refused = ms(self.cfg.refuse_ms);
+        if self.stalls.is_down_at(now_ns) {
+            return (Err(SinkErrorKind::Timeout), ms(timeout_ms));
+        }
         if self
             .restarts
             .down_or_crashes(COLUMN_SITE, now_ns, self.cfg.restart_ms)

@@ -31,40 +31,50 @@
 //! ## The bugs (pre-fix, [`Variant::PreFix`])
 //! 1. **One lock across every sink write while the column store waits for
 //!    its acknowledgement.** The pre-fix writer holds one [`Gate`] across
-//!    each sink write, and the pre-fix column client inserts *on the event
-//!    loop* with `wait_for_ack`: the synchronous insert does not return
-//!    until the server's batch is flushed, about 1 s later.
+//!    each sink write, and the pre-fix column client inserts with
+//!    `wait_for_ack` (`wait_for_async_insert=1`): the synchronous insert,
+//!    already in the blocking pool (`asyncio.to_thread`), does not return
+//!    until the server's batch is flushed, about 1 s later. The loop is
+//!    never blocked by it; the writer serves about one trace a second, and
+//!    traces arriving faster pile up as tasks queued on the gate.
 //! 2. **One blocking thread per trace, 60 s timeout, 3 attempts.** The
 //!    pre-fix socket sink starts a detached blocking thread per trace that
 //!    tries 3 times with a 60 s timeout each: while the peer restarts, every
 //!    thread lives up to 3 minutes.
 //!
-//! **The fix** ([`Variant::Fixed`]): no lock (the client is a thread-safe
-//! pool), no ack wait, the blocking insert runs off the event loop
-//! (`spawn_blocking`); the socket sink waits for its one-attempt send with a
-//! 5 s timeout (the writer's retry policy makes the other attempts, with its
-//! backoff spent off any thread) and caps sends in flight (`sends_max`).
+//! **The incident's fix** ([`Variant::IncidentFix`]), exactly as written:
+//! no lock (the client is a thread-safe pool), no ack wait, the insert
+//! stays in the blocking pool; the socket timeout 60 s -> 5 s and nothing
+//! else changed in the socket sink (still a detached thread per trace, 3
+//! attempts on it).
+//!
+//! **faultline's fix** ([`Variant::Fixed`]) adds to it: a cap on the tasks
+//! in flight (`tasks_max`, 10,000: a write beyond is refused and handed
+//! back, counted); the socket sink waits for its one-attempt send (the
+//! writer's retry policy makes the other attempts, with its backoff spent
+//! off any thread), so a failed send is counted dropped instead of
+//! "delivered" when its thread started, and caps sends in flight
+//! (`sends_max`).
 //!
 //! ## How the simulator sees it (the cost model)
 //! A blocking call declares its duration with
-//! [`probe::blocking_wait`](crate::probe::blocking_wait). Made on the event
-//! loop (the pre-fix inline insert), it stalls the whole loop: virtual time
-//! jumps by the insert plus the ack wait (about 1 s) and no other task runs
-//! meanwhile. With writes queued on the gate, the loop is then busy almost
-//! all the time: a heartbeat that falls due during a write runs only when
-//! the scheduler picks it between two writes, so its lateness is the sum of
-//! the writes run before it. The simulator's schedule policies explore
-//! those orders; an order that runs two writes back to back past a beat
-//! makes the lag cross the 2 s watchdog threshold, and since the writer
-//! serves at most one trace per second, traces arriving faster pile up in
-//! the task set without bound. Made inside `spawn_blocking` work (the fixed
-//! insert, every socket send), the same call keeps one simulated blocking
-//! thread busy for that long instead: the loop stays free, and the
-//! simulator counts the threads alive (`Outcome::threads_peak`), so a 60 s
-//! timeout under a restarting peer shows up as a thread pile-up. Blocking
-//! work runs at the instant it starts; a model peer therefore evaluates an
-//! attempt that starts later in the same thread (after an earlier attempt's
-//! timeout) at the virtual time it would start.
+//! [`probe::blocking_wait`](crate::probe::blocking_wait). Made inside
+//! `spawn_blocking` work (every insert, every socket send), it keeps one
+//! simulated blocking thread busy for that long: the loop stays free, and
+//! the simulator counts the threads alive (`Outcome::threads_peak`), so a
+//! 60 s timeout under a restarting peer shows up as a thread pile-up. Made
+//! on the event loop ([`InsertOn::EventLoop`], a layer-check twin only),
+//! it stalls the whole loop for that long.
+//!
+//! What saturates the pre-fix loop is not the insert but the tasks piling
+//! up behind the gate: the simulator's [`LoopCost`](crate::sim::LoopCost)
+//! charges the loop a full collection's pause that grows with the tasks
+//! alive, as CPython's collector does (figures measured on asyncio by
+//! `scripts/asyncio-loop-cost.py`; the `trace-saturation` scenario sets
+//! them). Blocking work runs at the instant it starts; a model peer
+//! therefore evaluates an attempt that starts later in the same thread
+//! (after an earlier attempt's timeout) at the virtual time it would
+//! start.
 //!
 //! ## Limits
 //! * Without `wait_for_ack`, "delivered" means accepted into the server's
@@ -135,37 +145,45 @@ pub enum Flaw {
     ShutdownSkipsJoin,
 }
 
-/// Which writer and sinks: the historical bugs or the fix. There is
-/// deliberately no default.
+/// Which writer and sinks: the historical bugs, the incident's own fix,
+/// or faultline's fix. There is deliberately no default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
-    /// One gate across every sink write, inline insert with `wait_for_ack`,
-    /// detached socket threads with a 60 s timeout and 3 attempts each.
+    /// One gate across every sink write, each insert (in the blocking
+    /// pool) waiting for the server's ack; detached socket threads with a
+    /// 60 s timeout and 3 attempts each.
     PreFix,
-    /// No gate, no ack wait, insert off the loop, 5 s socket timeout.
+    /// The incident's fix as written: no gate, no ack wait, no task cap;
+    /// the pre-fix socket sink with a 5 s timeout.
+    IncidentFix,
+    /// The incident's fix plus a task cap, a socket sink that waits for
+    /// its one-attempt send, and a cap on sends in flight.
     Fixed,
 }
 
 impl Variant {
+    /// Every variant.
+    pub const ALL: [Variant; 3] = [Variant::PreFix, Variant::IncidentFix, Variant::Fixed];
+
     /// The CLI name.
     pub fn name(self) -> &'static str {
         match self {
             Variant::PreFix => "pre-fix",
+            Variant::IncidentFix => "incident-fix",
             Variant::Fixed => "fixed",
         }
     }
 
     /// Parses a CLI name.
     pub fn from_name(name: &str) -> Option<Variant> {
-        [Variant::PreFix, Variant::Fixed]
-            .into_iter()
-            .find(|v| v.name() == name)
+        Self::ALL.into_iter().find(|v| v.name() == name)
     }
 
     /// The writer of this variant.
     pub fn writer(self) -> WriterConfig {
         match self {
             Variant::PreFix => WriterConfig::pre_fix(),
+            Variant::IncidentFix => WriterConfig::incident_fix(),
             Variant::Fixed => WriterConfig::default(),
         }
     }
@@ -174,7 +192,7 @@ impl Variant {
     pub fn column(self) -> ColumnConfig {
         match self {
             Variant::PreFix => ColumnConfig::pre_fix(),
-            Variant::Fixed => ColumnConfig::default(),
+            Variant::IncidentFix | Variant::Fixed => ColumnConfig::default(),
         }
     }
 
@@ -182,6 +200,7 @@ impl Variant {
     pub fn socket(self) -> SocketConfig {
         match self {
             Variant::PreFix => SocketConfig::pre_fix(),
+            Variant::IncidentFix => SocketConfig::incident_fix(),
             Variant::Fixed => SocketConfig::default(),
         }
     }

@@ -55,6 +55,16 @@ impl SocketConfig {
             sends_max: None,
         }
     }
+
+    /// The incident's own fix, and nothing more: the pre-fix sink with a
+    /// 5 s timeout (still a detached thread per trace, 3 attempts on it,
+    /// no cap).
+    pub fn incident_fix() -> Self {
+        SocketConfig {
+            timeout_ms: 5_000,
+            ..Self::pre_fix()
+        }
+    }
 }
 
 /// The model of the peer process at the other end of the local socket.
@@ -144,6 +154,8 @@ pub struct SendStats {
     pub started: u64,
     /// Writes refused at once because `sends_max` sends were in flight.
     pub refused_busy: u64,
+    /// The longest a send held its thread (all its attempts), ms.
+    pub thread_ms_max: u64,
 }
 
 impl SendStats {
@@ -159,6 +171,7 @@ struct Counters {
     submitted: AtomicU64,
     started: AtomicU64,
     refused_busy: AtomicU64,
+    thread_ns_max: AtomicU64,
 }
 
 /// A sink that sends each batch on its own blocking thread.
@@ -194,6 +207,7 @@ impl SocketSink {
             submitted: c.submitted.load(Ordering::SeqCst),
             started: c.started.load(Ordering::SeqCst),
             refused_busy: c.refused_busy.load(Ordering::SeqCst),
+            thread_ms_max: c.thread_ns_max.load(Ordering::SeqCst) / NS_PER_MS,
         }
     }
 
@@ -204,7 +218,9 @@ impl SocketSink {
         let sched = DynArc::clone(&self.sched);
         let started = run_blocking_now(sched, move || {
             counters.started.fetch_add(1, Ordering::SeqCst);
-            send_on_thread(&peer, &rows, cfg)
+            let (r, held_ns) = send_on_thread(&peer, &rows, cfg);
+            counters.thread_ns_max.fetch_max(held_ns, Ordering::SeqCst);
+            r
         });
         Box::pin(started)
     }
@@ -229,12 +245,13 @@ fn run_blocking_now<T: Send + 'static>(
 }
 
 /// The body of one send thread: every trace, each with up to
-/// `thread_attempts_max` attempts back to back.
+/// `thread_attempts_max` attempts back to back. Returns the result and how
+/// long the thread was held, ns.
 fn send_on_thread(
     peer: &SocketPeer,
     rows: &[Trace],
     cfg: SocketConfig,
-) -> Result<(), SinkErrorKind> {
+) -> (Result<(), SinkErrorKind>, u64) {
     let start = peer.clock.now_ns();
     let mut elapsed = 0u64;
     let mut last = Ok(());
@@ -255,7 +272,7 @@ fn send_on_thread(
         }
     }
     probe::blocking_wait(elapsed);
-    last
+    (last, elapsed)
 }
 
 impl Sink<Trace> for SocketSink {

@@ -60,6 +60,15 @@ impl WriterConfig {
             ..Default::default()
         }
     }
+
+    /// The incident's own fix, and nothing more: no gate, and still no
+    /// cap on the tasks in flight.
+    pub fn incident_fix() -> Self {
+        WriterConfig {
+            tasks_max: None,
+            ..Default::default()
+        }
+    }
 }
 
 /// What [`TraceWriter::write`] did with an accepted trace.

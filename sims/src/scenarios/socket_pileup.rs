@@ -1,7 +1,8 @@
 //! `socket-pileup`: the trace writer's socket sink piles up blocking
 //! threads while its peer restarts.
 //!
-//! Requests arrive at 2 per second for 120 s (open loop) and each writes a
+//! Requests arrive at [`RATE_PER_S`] per second (2; the load axis scales
+//! it) for 120 s (open loop) and each writes a
 //! trace through the writer to the socket sink. The socket peer restarts
 //! once, for 60 s, starting at 20 s + a drawn delay: meanwhile every send
 //! waits for its timeout (the peer's listening socket queues the
@@ -14,50 +15,76 @@
 //! alive (`Outcome::threads_peak`) shows the pile-up. Pre-fix, one detached
 //! thread per trace tries 3 times with a 60 s timeout: during the outage
 //! the threads alive climb at the arrival rate toward `rate x 180 s` (they
-//! reach about `rate x 60 s` before the peer is back). Fixed, a send is one
-//! 5 s attempt on a thread the writer waits for (its retries wait off any
-//! thread), so about `rate x 15 s` threads are alive.
+//! reach about `rate x 60 s` before the peer is back). The incident's fix
+//! (`incident-fix`) changes only the timeout, to 5 s: a thread lives at
+//! most 15 s, so about `rate x 15 s` are alive. Fixed, a send is one 5 s
+//! attempt on a thread the writer waits for (its retries wait off any
+//! thread), at most 64 in flight.
 //!
-//! Oracles: blocking threads alive never exceed
-//! `rate x longest trace life + 1` of the fixed sink (`3 x 5 s` of sends
-//! plus `2 x 4 s` of backoff: at most one thread per trace at a time),
-//! judged after the run from the simulator's thread meter; the accounting
-//! oracle of [`trace_common`](super::trace_common) (pre-fix also counts a
-//! trace delivered when its detached thread starts, so a thread that gives
-//! up loses it silently). The `-capped-pool` variants run with
-//! `threads_max = 64`: a watchdog sampling the sink's sends waiting for a
-//! thread reports the pool's exhaustion (pre-fix) and stops the run instead
-//! of letting every later send queue; fixed never exhausts it.
-//! `forgets-drop` (fixed, with a test-only flaw that does not count a drop)
-//! breaks the accounting.
+//! Oracles:
+//! * `thread-pileup`: blocking threads alive never exceed
+//!   `ceil(rate x 2 x 15 s) + 1`, judged after the run from the
+//!   simulator's thread meter. The bound comes from the incident and the
+//!   offered load, not from any variant's configuration: the incident's
+//!   fix lets a trace hold a thread for at most 3 attempts x 5 s = 15 s
+//!   ("fast failure lets retries resolve before threads pile up"); a
+//!   writer may spread those 15 s over its retries, so the bound allows
+//!   the traces of twice that window (Little's law), plus one.
+//! * `accounting` (of [`trace_common`](super::trace_common)): a trace
+//!   counted delivered must have reached the peer. Pre-fix and
+//!   incident-fix count a trace delivered when its detached thread
+//!   starts, so a thread that gives up loses it silently: with the 5 s
+//!   timeout every trace whose 15 s of attempts fall inside the outage is
+//!   lost so (a faultline finding: the incident's fix does not stop it,
+//!   faultline's waits for the send and counts the drop).
+//! * `pool-exhausted`: the `-capped-pool` variants run with
+//!   `threads_max = 64`: a watchdog sampling the sink's sends waiting for a
+//!   thread reports the pool's exhaustion (pre-fix) and stops the run
+//!   instead of letting every later send queue; fixed never exhausts it.
+//!
+//! `forgets-drop` (fixed, with a test-only flaw that does not count a
+//! drop) breaks the accounting.
 //!
 //! Metrics: `threads_peak`, `threads_bound`, `threads_rate_x_15s`,
-//! `threads_rate_x_180s`, `pool_exhausted_at_ms`, the books; series
-//! `task_set` and `sends_waiting` (1 s), and the simulator's
-//! `blocking_threads`.
+//! `threads_rate_x_180s`, `send_thread_ms_max` (the longest a send held
+//! its thread) beside the incident's `incident_thread_life_s_pre_fix`
+//! (180) and `incident_thread_life_s_fix` (15), `pool_exhausted_at_ms`,
+//! the books; series `task_set` and `sends_waiting` (1 s), and the
+//! simulator's `blocking_threads`.
 
 use super::trace_common::{
-    check_accounting, offer_load, plan_faults, sample_tasks, shut_down, writer_config, Tally,
-    FAULT_KINDS, FORGETS_DROP, PRE_FIX,
+    check_accounting, offer_load, plan_faults, sample_tasks, service_variant, shut_down,
+    writer_config, Tally, FAULT_KINDS, FORGETS_DROP, INCIDENT_FIX, PRE_FIX,
 };
 use super::violations_failure;
 use crate::scenario::{
-    Bug, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
+    Bug, LoadAxis, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
 };
 use faultline::clock::{Clock, NS_PER_MS};
 use faultline::probe::{self, FaultKind};
 use faultline::sim::{metric_set, oracle_failed, sample, Outcome, Sim, SimConfig, SimHandle};
 use faultline::sync::{Arc, DynArc, Mutex};
-use faultline::trace_writer::{
-    SocketConfig, SocketPeer, SocketSink, TraceWriter, Variant, WriterConfig, SOCKET_SITE,
-};
+use faultline::trace_writer::{SocketPeer, SocketSink, TraceWriter, SOCKET_SITE};
 use std::time::Duration;
 
 const PRE_FIX_CAPPED: &str = "pre-fix-capped-pool";
 const FIXED_CAPPED: &str = "fixed-capped-pool";
-const VARIANTS: &[&str] = &[PRE_FIX, FIXED, PRE_FIX_CAPPED, FIXED_CAPPED, FORGETS_DROP];
-/// Requests (traces) per second.
-const RATE_PER_S: u64 = 2;
+const VARIANTS: &[&str] = &[
+    PRE_FIX,
+    INCIDENT_FIX,
+    FIXED,
+    PRE_FIX_CAPPED,
+    FIXED_CAPPED,
+    FORGETS_DROP,
+];
+/// Requests (traces) per second at load factor 1.
+pub const RATE_PER_S: f64 = 2.0;
+/// The incident's send timeout after the fix, s.
+const INCIDENT_TIMEOUT_S: f64 = 5.0;
+/// The incident's pre-fix send timeout, s.
+const INCIDENT_PRE_FIX_TIMEOUT_S: f64 = 60.0;
+/// The incident's attempts per trace ("3 retries").
+const INCIDENT_ATTEMPTS: f64 = 3.0;
 const LOAD_MS: u64 = 120_000;
 /// The planned peer restart: at 20 s + draw(10 s), for this long.
 const OUTAGE_MS: u64 = 60_000;
@@ -83,7 +110,7 @@ impl Scenario for SocketPileup {
     }
 
     fn about(&self) -> &'static str {
-        "trace writer: one detached 3 x 60 s socket thread per trace piles up while the peer restarts; fixed waits for one 5 s attempt"
+        "trace writer: one detached 3 x 60 s socket thread per trace piles up while the peer restarts; incident-fix (5 s) keeps threads down but loses traces silently; fixed waits for one 5 s attempt"
     }
 
     fn variants(&self) -> &'static [&'static str] {
@@ -91,14 +118,23 @@ impl Scenario for SocketPileup {
     }
 
     fn bug(&self, variant: &str) -> Option<Bug> {
-        (variant == PRE_FIX).then_some(Bug {
-            key: "socket-thread-pileup",
-            title:
-                "a blocking thread per trace with a 60 s timeout piles up while the peer restarts",
-            oracles: &["invariant:thread-pileup", "invariant:pool-exhausted"],
-            kind: RowKind::Load,
-            origin: Origin::Historical,
-        })
+        match variant {
+            PRE_FIX => Some(Bug {
+                key: "socket-thread-pileup",
+                title: "a blocking thread per trace with a 60 s timeout piles up while the peer restarts",
+                oracles: &["invariant:thread-pileup", "invariant:pool-exhausted"],
+                kind: RowKind::Load,
+                origin: Origin::Historical,
+            }),
+            INCIDENT_FIX => Some(Bug {
+                key: "socket-detached-loss",
+                title: "the incident's fix (5 s timeout only): a detached send thread that gives up after 3 x 5 s loses a trace already counted delivered",
+                oracles: &["invariant:accounting"],
+                kind: RowKind::Load,
+                origin: Origin::Hypothesized,
+            }),
+            _ => None,
+        }
     }
 
     fn plots(&self) -> Vec<PlotSpec> {
@@ -107,7 +143,7 @@ impl Scenario for SocketPileup {
             title: "socket-pileup: blocking threads alive while the peer restarts",
             y_label: "blocking threads alive (count)",
             series: SeriesSource::BlockingThreads,
-            variants: &[PRE_FIX, FIXED],
+            variants: &[PRE_FIX, INCIDENT_FIX, FIXED],
             limit: None,
             seed: 1,
         }]
@@ -138,25 +174,41 @@ impl Scenario for SocketPileup {
 
     fn run(&self, variant: &str, cfg: SimConfig) -> Result<Outcome, ScenarioError> {
         self.check_variant(variant)?;
-        Ok(run_once(variant, cfg))
+        Ok(run_once(variant, cfg, RATE_PER_S))
+    }
+
+    fn load_axis(&self) -> Option<LoadAxis> {
+        Some(LoadAxis {
+            unit: "traces/s",
+            rate: RATE_PER_S,
+            factor_min: 0.05,
+            factor_max: 20.0,
+        })
+    }
+
+    fn run_scaled(
+        &self,
+        variant: &str,
+        cfg: SimConfig,
+        factor: f64,
+    ) -> Result<Outcome, ScenarioError> {
+        self.check_variant(variant)?;
+        Ok(run_once(variant, cfg, RATE_PER_S * factor))
     }
 }
 
-/// The longest a trace of the fixed writer and sink lives: every attempt
-/// at most the timeout, every wait at most the backoff cap.
-fn trace_life_max_ms(w: &WriterConfig, s: &SocketConfig) -> u64 {
-    let attempts = u64::from(w.retry.attempts_max);
-    attempts * s.timeout_ms + attempts.saturating_sub(1) * w.retry.delay_ms_max
+/// The most blocking threads the offered load may keep alive, from the
+/// incident's figures alone: a trace holds a thread at most 3 x 5 s, and
+/// may spread that over twice the time; Little's law, plus one.
+pub fn threads_bound(rate_per_s: f64) -> u64 {
+    let budget_s = INCIDENT_ATTEMPTS * INCIDENT_TIMEOUT_S;
+    (rate_per_s * 2.0 * budget_s).ceil() as u64 + 1
 }
 
-fn run_once(variant: &str, cfg: SimConfig) -> Outcome {
+fn run_once(variant: &str, cfg: SimConfig, rate_per_s: f64) -> Outcome {
     let sim = Sim::new(cfg);
     let h = sim.main_handle();
-    let socket = if variant.starts_with(PRE_FIX) {
-        Variant::PreFix.socket()
-    } else {
-        Variant::Fixed.socket()
-    };
+    let socket = service_variant(variant).socket();
     let faults = plan_faults(SOCKET_SITE, socket.timeout_ms);
     let peer = Arc::new(SocketPeer::new(
         DynArc::new(h),
@@ -166,12 +218,10 @@ fn run_once(variant: &str, cfg: SimConfig) -> Outcome {
     ));
     let sink = SocketSink::new(socket, DynArc::new(h), Arc::clone(&peer));
     let writer = TraceWriter::new(writer_config(variant), DynArc::new(h), DynArc::new(h), sink);
-    let fixed = (Variant::Fixed.writer(), Variant::Fixed.socket());
-    let bound = RATE_PER_S * trace_life_max_ms(&fixed.0, &fixed.1) / 1_000 + 1;
     let violations = Arc::new(Mutex::new(Vec::new()));
     let found = Arc::clone(&violations);
-    let mut out = sim.run(async move { main_task(writer, peer, h, found).await });
-    judge_threads(&mut out, bound, violations.with(std::mem::take));
+    let mut out = sim.run(async move { main_task(writer, peer, h, found, rate_per_s).await });
+    judge_threads(&mut out, rate_per_s, violations.with(std::mem::take));
     out
 }
 
@@ -180,20 +230,24 @@ async fn main_task(
     peer: Arc<SocketPeer>,
     h: SimHandle,
     found: Arc<Mutex<Vec<(&'static str, String)>>>,
+    rate_per_s: f64,
 ) {
     let start = h.now_ns();
     h.spawn_on("watchdog", watchdog(writer.clone(), h));
     let outage_at = start + (20_000 + probe::draw(10_000)) * NS_PER_MS;
     peer.restarts().schedule(outage_at, OUTAGE_MS * NS_PER_MS);
     let mut tally = Tally::default();
-    let traces = RATE_PER_S * LOAD_MS / 1_000;
-    let interval = Duration::from_millis(1_000 / RATE_PER_S);
+    let traces = (rate_per_s * LOAD_MS as f64 / 1_000.0).round() as u64;
+    let interval = Duration::from_nanos((1e9 / rate_per_s.max(1e-3)) as u64);
     offer_load(&writer, h, traces, interval, &mut tally).await;
     let grace = Duration::from_millis(SHUTDOWN_GRACE_MS);
     let report = match shut_down(&writer, h, grace, (traces, AFTER_SHUTDOWN), &mut tally).await {
         Ok(r) => r,
         Err(e) => return oracle_failed("shutdown", e),
     };
+    if let Some(sink) = writer.sink() {
+        metric_set("send_thread_ms_max", sink.stats().thread_ms_max as f64);
+    }
     if let Err(e) = check_accounting(&writer, &tally, &report, &peer.received_ids()) {
         found.with(|f| f.push(("accounting", e)));
     }
@@ -226,19 +280,29 @@ async fn watchdog(writer: Writer, h: SimHandle) {
 /// Judges the simulator's thread meter after the run and merges every
 /// violation into one failure (a failure raised during the run stays
 /// first).
-fn judge_threads(out: &mut Outcome, bound: u64, mut violations: Vec<(&'static str, String)>) {
+fn judge_threads(out: &mut Outcome, rate_per_s: f64, mut violations: Vec<(&'static str, String)>) {
     let peak = out.threads_peak as u64;
+    let bound = threads_bound(rate_per_s);
+    let life = |timeout_s: f64| INCIDENT_ATTEMPTS * timeout_s;
     let m = &mut out.metrics;
     m.values.insert("threads_peak", peak as f64);
     m.values.insert("threads_bound", bound as f64);
     m.values
-        .insert("threads_rate_x_15s", (RATE_PER_S * 15) as f64);
+        .insert("threads_rate_x_15s", rate_per_s * life(INCIDENT_TIMEOUT_S));
+    m.values.insert(
+        "threads_rate_x_180s",
+        rate_per_s * life(INCIDENT_PRE_FIX_TIMEOUT_S),
+    );
+    m.values.insert(
+        "incident_thread_life_s_pre_fix",
+        life(INCIDENT_PRE_FIX_TIMEOUT_S),
+    );
     m.values
-        .insert("threads_rate_x_180s", (RATE_PER_S * 180) as f64);
+        .insert("incident_thread_life_s_fix", life(INCIDENT_TIMEOUT_S));
     if peak > bound {
         violations.insert(
             0,
-            ("thread-pileup", format!("{peak} blocking threads alive at once (bound {bound} = rate x longest trace life + 1)")),
+            ("thread-pileup", format!("{peak} blocking threads alive at once (bound {bound} = rate {rate_per_s} /s x 2 x the incident's 3 x 5 s + 1)")),
         );
     }
     if out.failure.is_none() {

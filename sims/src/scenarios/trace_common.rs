@@ -38,18 +38,27 @@ pub fn plan_faults(site: &'static str, timeout_ms: u64) -> PlanFaults {
 
 /// The variant names both scenarios share.
 pub const PRE_FIX: &str = "pre-fix";
+/// The incident's own fix, exactly as written.
+pub const INCIDENT_FIX: &str = "incident-fix";
 /// The fixed writer with the test-only accounting flaw.
 pub const FORGETS_DROP: &str = "forgets-drop";
 
-/// The writer of a scenario variant (fates recorded for the oracle):
-/// `pre-fix`, or the fixed writer (with the drop-count flaw for
-/// `forgets-drop`).
-pub fn writer_config(variant: &str) -> WriterConfig {
-    let base = if variant.starts_with(PRE_FIX) {
-        Variant::PreFix.writer()
+/// The service variant behind a scenario variant's name: `pre-fix...`,
+/// `incident-fix...`, anything else is the fixed service.
+pub fn service_variant(variant: &str) -> Variant {
+    if variant.starts_with(PRE_FIX) {
+        Variant::PreFix
+    } else if variant.starts_with(INCIDENT_FIX) {
+        Variant::IncidentFix
     } else {
-        Variant::Fixed.writer()
-    };
+        Variant::Fixed
+    }
+}
+
+/// The writer of a scenario variant (fates recorded for the oracle): that
+/// of [`service_variant`] (with the drop-count flaw for `forgets-drop`).
+pub fn writer_config(variant: &str) -> WriterConfig {
+    let base = service_variant(variant).writer();
     WriterConfig {
         record_fates: true,
         flaw: if variant == FORGETS_DROP {
