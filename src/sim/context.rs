@@ -7,11 +7,12 @@ use super::lockorder::LockOrder;
 use super::memory::MemoryMeter;
 use super::node::Node;
 use super::policy::{Recorder, TaskId};
+use super::timers::{TimerKey, Timers};
 use super::trace::{EventKind, Trace};
 use crate::sched::Completion;
 use crate::sync::Arc;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
@@ -125,11 +126,7 @@ pub(crate) struct Threads {
 pub(crate) struct Core {
     pub(crate) now_ns: u64,
     pub(crate) start_ns: u64,
-    pub(crate) timers: BTreeMap<(u64, u64), TimerAction>,
-    /// A lower bound of the earliest timer's deadline (exact after
-    /// `fire_due_timers`; removing timers may leave it early, never late).
-    pub(crate) next_timer_ns: u64,
-    pub(crate) timer_seq: u64,
+    pub(crate) timers: Timers,
     pub(crate) nodes: Vec<Node>,
     pub(crate) spawned: Vec<NewTask>,
     pub(crate) next_task: TaskId,
@@ -139,23 +136,14 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn add_timer(&mut self, at_ns: u64, action: TimerAction) -> (u64, u64) {
-        let key = (at_ns, self.timer_seq);
-        self.timer_seq += 1;
-        self.timers.insert(key, action);
-        self.next_timer_ns = self.next_timer_ns.min(at_ns);
-        key
+    pub(crate) fn add_timer(&mut self, at_ns: u64, action: TimerAction) -> TimerKey {
+        self.timers.add(at_ns, action)
     }
 
     /// Removes a timer if it has not fired yet.
     #[inline]
-    pub(crate) fn remove_timer(&mut self, key: (u64, u64)) {
-        // Every pending timer is due at `next_timer_ns` or later: one due
-        // earlier has fired already (the common case for a sleep that
-        // completes), so there is nothing to look up.
-        if key.0 >= self.next_timer_ns {
-            self.timers.remove(&key);
-        }
+    pub(crate) fn remove_timer(&mut self, key: TimerKey) {
+        self.timers.remove(key);
     }
 }
 

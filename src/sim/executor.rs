@@ -17,6 +17,7 @@ use super::policy::{Decision, Mismatch, Policy, Recorder, TaskId};
 use super::probe_impl::SimProbe;
 use super::random::RandomPolicy;
 use super::replay::ReplayPolicy;
+use super::timers::Timers;
 use super::trace::{EventKind, Trace};
 use crate::sched::{Completion, JoinError};
 use crate::sync::Arc;
@@ -159,9 +160,7 @@ impl Sim {
         let core = Core {
             now_ns: SIM_EPOCH_NS,
             start_ns: SIM_EPOCH_NS,
-            timers: BTreeMap::new(),
-            next_timer_ns: u64::MAX,
-            timer_seq: 0,
+            timers: Timers::default(),
             nodes: vec![Node::new("main".into(), NodeConfig::default(), None)],
             spawned: Vec::new(),
             next_task: 0,
@@ -512,16 +511,10 @@ impl Sim {
             let action = {
                 let mut core = self.shared.core.borrow_mut();
                 let now = core.now_ns;
-                if core.next_timer_ns > now {
+                if !core.timers.maybe_due(now) {
                     return;
                 }
-                match core.timers.first_key_value() {
-                    Some((&(at, _), _)) if at <= now => core.timers.pop_first().map(|(_, a)| a),
-                    first => {
-                        core.next_timer_ns = first.map_or(u64::MAX, |(&(at, _), _)| at);
-                        None
-                    }
-                }
+                core.timers.pop_due(now)
             };
             match action {
                 None => return,
@@ -553,8 +546,8 @@ impl Sim {
     /// deadlock. Returns false when the run must stop.
     fn advance_time(&mut self) -> bool {
         let next = {
-            let core = self.shared.core.borrow();
-            let timer = core.timers.first_key_value().map(|(k, _)| k.0);
+            let mut core = self.shared.core.borrow_mut();
+            let timer = core.timers.first_ns();
             let ready = self.shared.ready.borrow();
             let pause_end = ready
                 .queue

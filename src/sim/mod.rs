@@ -43,6 +43,7 @@ mod quiet_panics;
 mod random;
 mod replay;
 mod shrink;
+mod timers;
 mod trace;
 
 pub use bytes::BytesPolicy;
