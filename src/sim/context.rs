@@ -7,6 +7,7 @@ use super::lockorder::LockOrder;
 use super::memory::MemoryMeter;
 use super::node::Node;
 use super::policy::{Recorder, TaskId};
+pub(crate) use super::ready::Ready;
 use super::timers::{TimerKey, Timers};
 use super::trace::{EventKind, Trace};
 use crate::sched::Completion;
@@ -18,77 +19,6 @@ use std::task::{RawWaker, RawWakerVTable, Waker};
 
 /// A simulated node (process) in a run.
 pub type NodeId = u32;
-
-/// A slot's state in the ready queue.
-#[derive(Clone, Copy)]
-pub(crate) struct SlotState {
-    /// Generation of the slot's tenant: wake-ups of earlier tenants carry
-    /// an older one and are dropped.
-    pub(crate) gen: u32,
-    /// Index in `Ready::queue` while queued, `NOT_QUEUED` otherwise.
-    pub(crate) pos: u32,
-    /// The tenant's task id.
-    pub(crate) id: TaskId,
-}
-
-/// `SlotState::pos` of a slot that is not in the ready queue.
-pub(crate) const NOT_QUEUED: u32 = u32::MAX;
-
-/// Woken tasks, by slot, in wake order (the step takes one out with a swap
-/// remove). `ids` is kept in step with `queue` (`ids[i]` is the task id of
-/// `queue[i]`), so when every node is runnable the policy chooses among
-/// `ids` as it is.
-#[derive(Default)]
-pub(crate) struct Ready {
-    pub(crate) queue: Vec<u32>,
-    pub(crate) ids: Vec<TaskId>,
-    pub(crate) slots: Vec<SlotState>,
-}
-
-impl Ready {
-    #[inline]
-    pub(crate) fn wake(&mut self, slot: u32, gen: u32) {
-        if let Some(st) = self.slots.get_mut(slot as usize) {
-            if st.gen == gen && st.pos == NOT_QUEUED {
-                st.pos = self.queue.len() as u32;
-                self.queue.push(slot);
-                self.ids.push(st.id);
-            }
-        }
-    }
-
-    /// Whether `slot` is queued, and where.
-    #[inline]
-    pub(crate) fn pos(&self, slot: u32) -> Option<usize> {
-        let p = self.slots[slot as usize].pos;
-        (p != NOT_QUEUED).then_some(p as usize)
-    }
-
-    /// Takes the entry at `pos` out (the last one moves into its place) and
-    /// returns its slot.
-    #[inline]
-    pub(crate) fn take_at(&mut self, pos: usize) -> u32 {
-        let slot = self.queue.swap_remove(pos);
-        self.ids.swap_remove(pos);
-        if let Some(&moved) = self.queue.get(pos) {
-            self.slots[moved as usize].pos = pos as u32;
-        }
-        self.slots[slot as usize].pos = NOT_QUEUED;
-        slot
-    }
-
-    /// Takes `slot` out of the queue if it is queued, keeping the order of
-    /// the others.
-    pub(crate) fn remove(&mut self, slot: u32) {
-        let Some(pos) = self.pos(slot) else { return };
-        self.queue.remove(pos);
-        self.ids.remove(pos);
-        self.slots[slot as usize].pos = NOT_QUEUED;
-        for (i, &s) in self.queue.iter().enumerate().skip(pos) {
-            self.slots[s as usize].pos = i as u32;
-        }
-    }
-}
 
 /// What a timer does when it fires.
 pub(crate) enum TimerAction {

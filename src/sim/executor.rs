@@ -3,8 +3,9 @@
 //! when every task is blocked.
 
 use super::context::{
-    self, Core, NewTask, NodeId, Ready, Shared, SlotState, Threads, TimerAction, NOT_QUEUED,
+    self, Core, NewTask, NodeId, Ready, Shared, Threads, TimerAction,
 };
+use super::ready::SlotState;
 use super::failure::Failure;
 use super::faults::FaultPlan;
 use super::handle::{start_blocking, SimHandle};
@@ -300,18 +301,17 @@ impl Sim {
             return self.choose_filtered(now);
         }
         // Every node runs: every ready task is eligible, in queue order.
-        let ready = self.shared.ready.borrow();
-        let eligible = &ready.ids[..];
-        match eligible.len() {
+        let mut ready = self.shared.ready.borrow_mut();
+        match ready.ids.len() {
             0 => return Chosen::Nothing,
             1 => return Chosen::At(0),
             _ => {}
         }
         let default = match self.last_slot.and_then(|s| ready.pos(s)) {
             Some(pos) => pos,
-            None => oldest(eligible),
+            None => ready.oldest_pos(),
         };
-        let picked = self.shared.rec.borrow_mut().pick(eligible, default);
+        let picked = self.shared.rec.borrow_mut().pick(&ready.ids, default);
         drop(ready);
         self.picked(picked)
     }
@@ -423,11 +423,11 @@ impl Sim {
             Some(s) => s,
             None => {
                 self.tasks.push(None);
-                self.shared.ready.borrow_mut().slots.push(SlotState {
-                    gen: 0,
-                    pos: NOT_QUEUED,
-                    id: t.id,
-                });
+                self.shared
+                    .ready
+                    .borrow_mut()
+                    .slots
+                    .push(SlotState::new(t.id));
                 (self.tasks.len() - 1) as u32
             }
         };

@@ -41,6 +41,7 @@ mod policy;
 mod probe_impl;
 mod quiet_panics;
 mod random;
+mod ready;
 mod replay;
 mod shrink;
 mod timers;

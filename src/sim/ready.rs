@@ -1,0 +1,206 @@
+//! The ready queue: woken tasks, by slot, in wake order.
+//!
+//! The policy chooses among `ids` as it is (`ids[i]` is the task id of
+//! `queue[i]`); the step takes its choice out with a swap remove, so wake,
+//! take and the policy's view are O(1). The non-preemptive default when the
+//! task polled last is not runnable is the *oldest* runnable task (smallest
+//! id): a min-heap of `(id, slot, wake number)` finds it in O(log n)
+//! amortised instead of a scan of the ready set. The heap is lazy: built
+//! from the queue the first time a run needs the oldest task (a run of
+//! tasks that only yield never does), then kept up by each wake-up; an
+//! entry whose slot was taken out or woken again since is stale and
+//! dropped when it reaches the top, and stale entries are swept out when
+//! they outnumber the queued tasks. Nothing is allocated in steady state.
+
+use super::policy::TaskId;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+/// A slot's state in the ready queue.
+#[derive(Clone, Copy)]
+pub(crate) struct SlotState {
+    /// Generation of the slot's tenant: wake-ups of earlier tenants carry
+    /// an older one and are dropped.
+    pub(crate) gen: u32,
+    /// Index in `Ready::queue` while queued, `NOT_QUEUED` otherwise.
+    pub(crate) pos: u32,
+    /// The tenant's task id.
+    pub(crate) id: TaskId,
+    /// Wake-ups of this slot while the oldest-heap is kept (names the
+    /// heap entry of the current one).
+    wakes: u32,
+}
+
+impl SlotState {
+    /// The state of a new slot holding task `id`, not queued.
+    pub(crate) fn new(id: TaskId) -> Self {
+        SlotState {
+            gen: 0,
+            pos: NOT_QUEUED,
+            id,
+            wakes: 0,
+        }
+    }
+}
+
+/// `SlotState::pos` of a slot that is not in the ready queue.
+pub(crate) const NOT_QUEUED: u32 = u32::MAX;
+
+/// Stale heap entries tolerated beyond the queued tasks before a sweep.
+const STALE_SLACK: usize = 64;
+
+/// Woken tasks, by slot, in wake order (see the module docs).
+#[derive(Default)]
+pub(crate) struct Ready {
+    pub(crate) queue: Vec<u32>,
+    pub(crate) ids: Vec<TaskId>,
+    pub(crate) slots: Vec<SlotState>,
+    /// `(task id, slot, wake number)` of queued tasks, smallest id on top,
+    /// plus stale entries; kept only once `oldest_on`.
+    oldest: BinaryHeap<Reverse<(TaskId, u32, u32)>>,
+    oldest_on: bool,
+}
+
+impl Ready {
+    #[inline]
+    pub(crate) fn wake(&mut self, slot: u32, gen: u32) {
+        let Some(st) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        if st.gen != gen || st.pos != NOT_QUEUED {
+            return;
+        }
+        st.pos = self.queue.len() as u32;
+        self.queue.push(slot);
+        self.ids.push(st.id);
+        if self.oldest_on {
+            st.wakes = st.wakes.wrapping_add(1);
+            self.oldest.push(Reverse((st.id, slot, st.wakes)));
+            if self.oldest.len() > 2 * self.queue.len() + STALE_SLACK {
+                self.sweep();
+            }
+        }
+    }
+
+    /// Whether `slot` is queued, and where.
+    #[inline]
+    pub(crate) fn pos(&self, slot: u32) -> Option<usize> {
+        let p = self.slots[slot as usize].pos;
+        (p != NOT_QUEUED).then_some(p as usize)
+    }
+
+    /// Takes the entry at `pos` out (the last one moves into its place) and
+    /// returns its slot.
+    #[inline]
+    pub(crate) fn take_at(&mut self, pos: usize) -> u32 {
+        let slot = self.queue.swap_remove(pos);
+        self.ids.swap_remove(pos);
+        if let Some(&moved) = self.queue.get(pos) {
+            self.slots[moved as usize].pos = pos as u32;
+        }
+        self.slots[slot as usize].pos = NOT_QUEUED;
+        slot
+    }
+
+    /// Takes `slot` out of the queue if it is queued, keeping the order of
+    /// the others.
+    pub(crate) fn remove(&mut self, slot: u32) {
+        let Some(pos) = self.pos(slot) else { return };
+        self.queue.remove(pos);
+        self.ids.remove(pos);
+        self.slots[slot as usize].pos = NOT_QUEUED;
+        for (i, &s) in self.queue.iter().enumerate().skip(pos) {
+            self.slots[s as usize].pos = i as u32;
+        }
+    }
+
+    /// The position in the queue of the oldest queued task (smallest id);
+    /// the queue must not be empty.
+    pub(crate) fn oldest_pos(&mut self) -> usize {
+        if !self.oldest_on {
+            self.oldest_on = true;
+            self.rebuild();
+        }
+        while let Some(&Reverse((_, slot, wakes))) = self.oldest.peek() {
+            let st = &self.slots[slot as usize];
+            if st.pos != NOT_QUEUED && st.wakes == wakes {
+                return st.pos as usize;
+            }
+            self.oldest.pop();
+        }
+        unreachable!("oldest_pos on an empty ready queue")
+    }
+
+    /// Drops the stale entries.
+    #[cold]
+    fn sweep(&mut self) {
+        let slots = &self.slots;
+        self.oldest.retain(|&Reverse((_, slot, wakes))| {
+            let st = &slots[slot as usize];
+            st.pos != NOT_QUEUED && st.wakes == wakes
+        });
+    }
+
+    /// One entry per queued task.
+    #[cold]
+    fn rebuild(&mut self) {
+        let mut v = std::mem::take(&mut self.oldest).into_vec();
+        v.clear();
+        v.extend(self.queue.iter().map(|&slot| {
+            let st = &self.slots[slot as usize];
+            Reverse((st.id, slot, st.wakes))
+        }));
+        self.oldest = BinaryHeap::from(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The index of the smallest id, by a scan (what the heap replaces).
+    fn scan_oldest(ids: &[TaskId]) -> usize {
+        (0..ids.len()).min_by_key(|&i| ids[i]).unwrap()
+    }
+
+    #[test]
+    fn oldest_matches_a_scan_through_wakes_takes_and_removals() {
+        let mut r = Ready::default();
+        for id in 0..50u64 {
+            r.slots.push(SlotState::new(id));
+        }
+        let mut x = 12345u64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for step in 0..20_000 {
+            match rnd(4) {
+                0 | 1 => {
+                    let s = rnd(50) as u32;
+                    let gen = r.slots[s as usize].gen;
+                    r.wake(s, gen);
+                }
+                2 if !r.queue.is_empty() => {
+                    let pos = rnd(r.queue.len() as u64) as usize;
+                    r.take_at(pos);
+                }
+                3 if step % 7 == 0 => {
+                    // The slot's task ends and a new one moves in.
+                    let s = rnd(50) as u32;
+                    r.remove(s);
+                    let st = &mut r.slots[s as usize];
+                    st.gen += 1;
+                    st.id += 1000;
+                }
+                _ => {}
+            }
+            if !r.queue.is_empty() && step > 100 {
+                assert_eq!(r.oldest_pos(), scan_oldest(&r.ids), "step {step}");
+            }
+        }
+        assert!(r.oldest.len() <= 2 * r.queue.len() + STALE_SLACK + 1);
+    }
+}
