@@ -144,6 +144,10 @@ impl Shared {
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<Shared>>> = const { RefCell::new(None) };
+    /// The same simulation as a plain pointer, for the hot paths (wakers,
+    /// sleeps, spawns): one thread-local load, no borrow flag, no
+    /// reference count. Set and cleared together with `CURRENT`.
+    static FAST: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
 }
 
 /// The running simulation on this thread, if any.
@@ -155,7 +159,16 @@ pub(crate) fn shared() -> Option<Rc<Shared>> {
 /// traffic); `None` when no simulation runs on this thread.
 #[inline]
 pub(crate) fn with_shared<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
-    CURRENT.with(|c| c.borrow().as_deref().map(f))
+    let p = FAST.with(Cell::get);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `FAST` points into the `Rc` that `CURRENT` holds: `install`
+    // sets both, `uninstall` clears both, so while it is not null the
+    // `Shared` is alive. Only this thread reads its `FAST`, and nothing `f`
+    // is given here can uninstall the simulation (only dropping the `Sim`
+    // does, and no closure passed here reaches it).
+    Some(f(unsafe { &*p }))
 }
 
 /// Like [`with_shared`], for handle operations that only make sense inside
@@ -183,11 +196,13 @@ pub(crate) fn install(shared: Rc<Shared>) {
             c.is_none(),
             "faultline: only one Sim may exist per thread at a time"
         );
+        FAST.with(|f| f.set(Rc::as_ptr(&shared)));
         *c = Some(shared);
     });
 }
 
 pub(crate) fn uninstall() {
+    FAST.with(|f| f.set(std::ptr::null()));
     CURRENT.with(|c| c.borrow_mut().take());
 }
 

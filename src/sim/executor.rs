@@ -400,7 +400,15 @@ impl Sim {
     }
 
     /// Places tasks spawned since the last call into the slab, runnable.
+    #[inline]
     fn admit_spawned(&mut self) {
+        if self.shared.core.borrow().spawned.is_empty() {
+            return;
+        }
+        self.admit_batch();
+    }
+
+    fn admit_batch(&mut self) {
         // The two buffers trade places, so neither is allocated again.
         let mut batch = std::mem::take(&mut self.admitting);
         loop {
