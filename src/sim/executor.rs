@@ -448,9 +448,8 @@ impl Sim {
             done: t.done,
         });
         let mut ready = self.shared.ready.borrow_mut();
-        let st = &mut ready.slots[slot as usize];
-        st.id = t.id;
-        let gen = st.gen;
+        ready.new_tenant(slot, t.id);
+        let gen = ready.slots[slot as usize].gen;
         ready.wake(slot, gen);
     }
 

@@ -4,13 +4,15 @@
 //! `queue[i]`); the step takes its choice out with a swap remove, so wake,
 //! take and the policy's view are O(1). The non-preemptive default when the
 //! task polled last is not runnable is the *oldest* runnable task (smallest
-//! id): a min-heap of `(id, slot, wake number)` finds it in O(log n)
-//! amortised instead of a scan of the ready set. The heap is lazy: built
-//! from the queue the first time a run needs the oldest task (a run of
-//! tasks that only yield never does), then kept up by each wake-up; an
-//! entry whose slot was taken out or woken again since is stale and
-//! dropped when it reaches the top, and stale entries are swept out when
-//! they outnumber the queued tasks. Nothing is allocated in steady state.
+//! id): a min-heap of `(id, slot)` finds it in O(log n) amortised instead of
+//! a scan of the ready set. The heap is lazy: built from the queue the first
+//! time a run needs the oldest task (a run of tasks that only yield never
+//! does). It holds at most one entry per task, which may outlive the task's
+//! stay in the queue: an entry at the top whose task is not queued is
+//! popped then (and the task pushed again at its next wake-up), one whose
+//! task has ended is dropped then or by a sweep when they pile up. So a
+//! wake-up costs one flag check unless the task's entry was popped, and
+//! nothing is allocated in steady state.
 
 use super::policy::TaskId;
 use std::cmp::Reverse;
@@ -26,9 +28,8 @@ pub(crate) struct SlotState {
     pub(crate) pos: u32,
     /// The tenant's task id.
     pub(crate) id: TaskId,
-    /// Wake-ups of this slot while the oldest-heap is kept (names the
-    /// heap entry of the current one).
-    wakes: u32,
+    /// Whether the tenant has an entry in the oldest-heap.
+    in_heap: bool,
 }
 
 impl SlotState {
@@ -38,7 +39,7 @@ impl SlotState {
             gen: 0,
             pos: NOT_QUEUED,
             id,
-            wakes: 0,
+            in_heap: false,
         }
     }
 }
@@ -46,7 +47,8 @@ impl SlotState {
 /// `SlotState::pos` of a slot that is not in the ready queue.
 pub(crate) const NOT_QUEUED: u32 = u32::MAX;
 
-/// Stale heap entries tolerated beyond the queued tasks before a sweep.
+/// Entries of ended tasks tolerated in the oldest-heap beyond one per slot
+/// before a sweep.
 const STALE_SLACK: usize = 64;
 
 /// Woken tasks, by slot, in wake order (see the module docs).
@@ -55,9 +57,9 @@ pub(crate) struct Ready {
     pub(crate) queue: Vec<u32>,
     pub(crate) ids: Vec<TaskId>,
     pub(crate) slots: Vec<SlotState>,
-    /// `(task id, slot, wake number)` of queued tasks, smallest id on top,
-    /// plus stale entries; kept only once `oldest_on`.
-    oldest: BinaryHeap<Reverse<(TaskId, u32, u32)>>,
+    /// `(task id, slot)`, smallest id on top: every queued task, some
+    /// tasks that are not queued, some that ended; kept once `oldest_on`.
+    oldest: BinaryHeap<Reverse<(TaskId, u32)>>,
     oldest_on: bool,
 }
 
@@ -73,12 +75,19 @@ impl Ready {
         st.pos = self.queue.len() as u32;
         self.queue.push(slot);
         self.ids.push(st.id);
-        if self.oldest_on {
-            st.wakes = st.wakes.wrapping_add(1);
-            self.oldest.push(Reverse((st.id, slot, st.wakes)));
-            if self.oldest.len() > 2 * self.queue.len() + STALE_SLACK {
-                self.sweep();
-            }
+        if self.oldest_on && !st.in_heap {
+            st.in_heap = true;
+            self.oldest.push(Reverse((st.id, slot)));
+        }
+    }
+
+    /// The slot's task ended and `id` moves in (not queued).
+    pub(crate) fn new_tenant(&mut self, slot: u32, id: TaskId) {
+        let st = &mut self.slots[slot as usize];
+        st.id = id;
+        st.in_heap = false;
+        if self.oldest.len() > 2 * self.slots.len() + STALE_SLACK {
+            self.sweep();
         }
     }
 
@@ -121,24 +130,25 @@ impl Ready {
             self.oldest_on = true;
             self.rebuild();
         }
-        while let Some(&Reverse((_, slot, wakes))) = self.oldest.peek() {
-            let st = &self.slots[slot as usize];
-            if st.pos != NOT_QUEUED && st.wakes == wakes {
-                return st.pos as usize;
+        while let Some(&Reverse((id, slot))) = self.oldest.peek() {
+            let st = &mut self.slots[slot as usize];
+            if st.id == id {
+                if st.pos != NOT_QUEUED {
+                    return st.pos as usize;
+                }
+                st.in_heap = false;
             }
             self.oldest.pop();
         }
         unreachable!("oldest_pos on an empty ready queue")
     }
 
-    /// Drops the stale entries.
+    /// Drops the entries of ended tasks.
     #[cold]
     fn sweep(&mut self) {
         let slots = &self.slots;
-        self.oldest.retain(|&Reverse((_, slot, wakes))| {
-            let st = &slots[slot as usize];
-            st.pos != NOT_QUEUED && st.wakes == wakes
-        });
+        self.oldest
+            .retain(|&Reverse((id, slot))| slots[slot as usize].id == id);
     }
 
     /// One entry per queued task.
@@ -146,10 +156,14 @@ impl Ready {
     fn rebuild(&mut self) {
         let mut v = std::mem::take(&mut self.oldest).into_vec();
         v.clear();
-        v.extend(self.queue.iter().map(|&slot| {
-            let st = &self.slots[slot as usize];
-            Reverse((st.id, slot, st.wakes))
-        }));
+        for st in &mut self.slots {
+            st.in_heap = false;
+        }
+        for &slot in &self.queue {
+            let st = &mut self.slots[slot as usize];
+            st.in_heap = true;
+            v.push(Reverse((st.id, slot)));
+        }
         self.oldest = BinaryHeap::from(v);
     }
 }
@@ -191,9 +205,9 @@ mod tests {
                     // The slot's task ends and a new one moves in.
                     let s = rnd(50) as u32;
                     r.remove(s);
-                    let st = &mut r.slots[s as usize];
-                    st.gen += 1;
-                    st.id += 1000;
+                    r.slots[s as usize].gen += 1;
+                    let id = r.slots[s as usize].id + 1000;
+                    r.new_tenant(s, id);
                 }
                 _ => {}
             }
@@ -201,6 +215,6 @@ mod tests {
                 assert_eq!(r.oldest_pos(), scan_oldest(&r.ids), "step {step}");
             }
         }
-        assert!(r.oldest.len() <= 2 * r.queue.len() + STALE_SLACK + 1);
+        assert!(r.oldest.len() <= 2 * r.slots.len() + STALE_SLACK + 1);
     }
 }
