@@ -108,6 +108,8 @@ impl Default for SimConfig {
 struct TaskSlot {
     id: TaskId,
     node: NodeId,
+    /// The slot's generation while this task lives in it (its wakers').
+    gen: u32,
     name: &'static str,
     fut: BoxFuture<()>,
     done: Arc<Completion>,
@@ -274,17 +276,34 @@ impl Sim {
 
     /// One scheduling step: fire due timers, pick a task, poll it. Returns
     /// false when the run must stop.
+    #[inline]
     fn step(&mut self) -> bool {
-        self.fire_due_timers();
-        let pos = match self.choose() {
-            Chosen::At(pos) => pos,
+        let (now, due) = {
+            let core = self.shared.core.borrow();
+            (core.now_ns, core.timers.maybe_due(core.now_ns))
+        };
+        let now = if due {
+            self.fire_due_timers();
+            self.shared.now_ns()
+        } else {
+            now
+        };
+        let slot = match self.choose(now) {
+            Chosen::At(slot) => slot,
             Chosen::Nothing => return self.advance_time(),
             Chosen::Mismatch => return false,
         };
-        let slot = self.shared.ready.borrow_mut().take_at(pos);
         self.poll_slot(slot);
-        self.admit_spawned();
-        self.process_aborts();
+        let (spawned, aborts) = {
+            let core = self.shared.core.borrow();
+            (!core.spawned.is_empty(), !core.aborts.is_empty())
+        };
+        if spawned {
+            self.admit_batch();
+        }
+        if aborts {
+            self.process_aborts();
+        }
         self.steps += 1;
         if self.steps >= self.cfg.steps_max {
             self.shared.fail(Failure::StepLimit(self.cfg.steps_max));
@@ -294,26 +313,33 @@ impl Sim {
     }
 
     /// Picks the next task among the eligible ones (ready, on a node that is
-    /// up and not paused); returns its position in the ready queue.
-    fn choose(&mut self) -> Chosen {
-        let now = self.shared.core.borrow().now_ns;
+    /// up and not paused) and takes it out of the ready queue.
+    #[inline]
+    fn choose(&mut self, now: u64) -> Chosen {
         if self.nodes_down > 0 || self.pause_end_max_ns > now {
             return self.choose_filtered(now);
         }
         // Every node runs: every ready task is eligible, in queue order.
         let mut ready = self.shared.ready.borrow_mut();
-        match ready.ids.len() {
+        let pos = match ready.ids.len() {
             0 => return Chosen::Nothing,
-            1 => return Chosen::At(0),
-            _ => {}
-        }
-        let default = match self.last_slot.and_then(|s| ready.pos(s)) {
-            Some(pos) => pos,
-            None => ready.oldest_pos(),
+            1 => 0,
+            _ => {
+                let default = match self.last_slot.and_then(|s| ready.pos(s)) {
+                    Some(pos) => pos,
+                    None => ready.oldest_pos(),
+                };
+                let picked = self.shared.rec.borrow_mut().pick(&ready.ids, default);
+                match picked {
+                    Ok(pos) => pos,
+                    Err(m) => {
+                        drop(ready);
+                        return self.mismatch(m);
+                    }
+                }
+            }
         };
-        let picked = self.shared.rec.borrow_mut().pick(&ready.ids, default);
-        drop(ready);
-        self.picked(picked)
+        Chosen::At(ready.take_at(pos))
     }
 
     /// `choose` when some node is down or paused: only the ready tasks of
@@ -333,37 +359,37 @@ impl Sim {
                 }
             }
         }
-        match self.eligible.len() {
+        let pos = match self.eligible.len() {
             0 => return Chosen::Nothing,
-            1 => return Chosen::At(self.eligible_pos[0]),
-            _ => {}
-        }
-        let last = self
-            .last_slot
-            .and_then(|s| self.tasks[s as usize].as_ref())
-            .and_then(|t| self.eligible.iter().position(|&e| e == t.id));
-        let default = last.unwrap_or_else(|| oldest(&self.eligible));
-        let picked = self.shared.rec.borrow_mut().pick(&self.eligible, default);
-        let picked = picked.map(|i| self.eligible_pos[i]);
-        self.picked(picked)
-    }
-
-    fn picked(&mut self, picked: Result<usize, Mismatch>) -> Chosen {
-        match picked {
-            Ok(pos) => Chosen::At(pos),
-            Err(m) => {
-                self.shared.fail(Failure::ReplayMismatch(m.detail));
-                Chosen::Mismatch
+            1 => self.eligible_pos[0],
+            _ => {
+                let last = self
+                    .last_slot
+                    .and_then(|s| self.tasks[s as usize].as_ref())
+                    .and_then(|t| self.eligible.iter().position(|&e| e == t.id));
+                let default = last.unwrap_or_else(|| oldest(&self.eligible));
+                let picked = self.shared.rec.borrow_mut().pick(&self.eligible, default);
+                match picked {
+                    Ok(i) => self.eligible_pos[i],
+                    Err(m) => return self.mismatch(m),
+                }
             }
-        }
+        };
+        Chosen::At(self.shared.ready.borrow_mut().take_at(pos))
     }
 
+    #[cold]
+    fn mismatch(&mut self, m: Mismatch) -> Chosen {
+        self.shared.fail(Failure::ReplayMismatch(m.detail));
+        Chosen::Mismatch
+    }
+
+    #[inline]
     fn poll_slot(&mut self, slot: u32) {
-        let gen = self.shared.ready.borrow().slots[slot as usize].gen;
         let Some(task) = self.tasks[slot as usize].as_mut() else {
             return;
         };
-        let (id, node, name) = (task.id, task.node, task.name);
+        let (id, node, name, gen) = (task.id, task.node, task.name, task.gen);
         self.last_slot = Some(slot);
         self.shared.current.set(Some((id, node)));
         let waker = context::waker(slot, gen);
@@ -440,17 +466,19 @@ impl Sim {
             }
         };
         self.slot_of.insert(t.id, slot);
-        self.tasks[slot as usize] = Some(TaskSlot {
-            id: t.id,
-            node: t.node,
-            name: t.name,
-            fut: t.fut,
-            done: t.done,
-        });
         let mut ready = self.shared.ready.borrow_mut();
         ready.new_tenant(slot, t.id);
         let gen = ready.slots[slot as usize].gen;
         ready.wake(slot, gen);
+        drop(ready);
+        self.tasks[slot as usize] = Some(TaskSlot {
+            id: t.id,
+            node: t.node,
+            gen,
+            name: t.name,
+            fut: t.fut,
+            done: t.done,
+        });
     }
 
     /// Removes a task, drops its future (as that task, so its guards report
@@ -811,8 +839,8 @@ impl Drop for Sim {
 
 /// What `choose` found.
 enum Chosen {
-    /// Run the task at this position of the ready queue.
-    At(usize),
+    /// Run the task in this slot (taken out of the ready queue).
+    At(u32),
     /// No task is eligible.
     Nothing,
     /// The policy's answer did not fit (the run has failed).
