@@ -105,13 +105,21 @@ impl Default for SimConfig {
     }
 }
 
+/// What a poll needs of a task, in 32 bytes on one cache line: with
+/// thousands of tasks polled in random order, every line a poll touches is
+/// a likely miss. The rest is in [`TaskCold`].
+#[repr(align(32))]
 struct TaskSlot {
+    fut: BoxFuture<()>,
     id: TaskId,
     node: NodeId,
     /// The slot's generation while this task lives in it (its wakers').
     gen: u32,
+}
+
+/// What only spawning, ending and reports need of a task.
+struct TaskCold {
     name: &'static str,
-    fut: BoxFuture<()>,
     done: Arc<Completion>,
 }
 
@@ -122,6 +130,8 @@ struct TaskSlot {
 pub struct Sim {
     pub(crate) shared: Rc<Shared>,
     tasks: Vec<Option<TaskSlot>>,
+    /// `cold[slot]` goes with `tasks[slot]`.
+    cold: Vec<Option<TaskCold>>,
     free: Vec<u32>,
     slot_of: BTreeMap<TaskId, u32>,
     cfg: SimConfig,
@@ -197,6 +207,7 @@ impl Sim {
         Sim {
             shared,
             tasks: Vec::new(),
+            cold: Vec::new(),
             free: Vec::new(),
             slot_of: BTreeMap::new(),
             cfg,
@@ -389,7 +400,7 @@ impl Sim {
         let Some(task) = self.tasks[slot as usize].as_mut() else {
             return;
         };
-        let (id, node, name, gen) = (task.id, task.node, task.name, task.gen);
+        let (id, node, gen) = (task.id, task.node, task.gen);
         self.last_slot = Some(slot);
         self.shared.current.set(Some((id, node)));
         let waker = context::waker(slot, gen);
@@ -401,11 +412,12 @@ impl Sim {
             core.now_ns += self.cfg.poll_cost_ns;
             core.now_ns
         };
+        let cold = &self.cold;
         self.shared
             .trace
             .borrow_mut()
             .event(now, EventKind::Poll, id, 0, || {
-                format!("poll task {id} '{name}'")
+                format!("poll task {id} '{}'", task_name(cold, slot))
             });
         match polled {
             Ok(Poll::Pending) => {
@@ -417,7 +429,7 @@ impl Sim {
             Err(payload) => {
                 let message = super::quiet_panics::message(&payload);
                 self.shared.fail(Failure::Panic {
-                    task: name.to_string(),
+                    task: task_name(&self.cold, slot).to_string(),
                     message,
                 });
                 self.remove_slot(slot, Err(JoinError::Panicked));
@@ -457,6 +469,7 @@ impl Sim {
             Some(s) => s,
             None => {
                 self.tasks.push(None);
+                self.cold.push(None);
                 self.shared
                     .ready
                     .borrow_mut()
@@ -472,11 +485,13 @@ impl Sim {
         ready.wake(slot, gen);
         drop(ready);
         self.tasks[slot as usize] = Some(TaskSlot {
+            fut: t.fut,
             id: t.id,
             node: t.node,
             gen,
+        });
+        self.cold[slot as usize] = Some(TaskCold {
             name: t.name,
-            fut: t.fut,
             done: t.done,
         });
     }
@@ -487,6 +502,9 @@ impl Sim {
         let Some(task) = self.tasks[slot as usize].take() else {
             return;
         };
+        let TaskCold { name, done } = self.cold[slot as usize]
+            .take()
+            .expect("a live task has its cold half");
         {
             let mut ready = self.shared.ready.borrow_mut();
             ready.remove(slot);
@@ -501,14 +519,7 @@ impl Sim {
         }
         self.free.push(slot);
         self.slot_of.remove(&task.id);
-        let TaskSlot {
-            id,
-            name,
-            fut,
-            done,
-            node,
-            ..
-        } = task;
+        let TaskSlot { id, fut, node, .. } = task;
         self.shared.current.set(Some((id, node)));
         let dropped = catch_unwind(AssertUnwindSafe(move || drop(fut)));
         self.shared.current.set(None);
@@ -621,12 +632,13 @@ impl Sim {
         let core = self.shared.core.borrow();
         self.tasks
             .iter()
-            .flatten()
+            .zip(&self.cold)
+            .filter_map(|(t, c)| Some((t.as_ref()?, c.as_ref()?)))
             .take(20)
-            .map(|t| {
+            .map(|(t, c)| {
                 format!(
                     "{} '{}' on {}",
-                    t.id, t.name, core.nodes[t.node as usize].name
+                    t.id, c.name, core.nodes[t.node as usize].name
                 )
             })
             .collect()
@@ -845,6 +857,11 @@ enum Chosen {
     Nothing,
     /// The policy's answer did not fit (the run has failed).
     Mismatch,
+}
+
+/// The name of the task in `slot` (`"?"` for an empty slot).
+fn task_name(cold: &[Option<TaskCold>], slot: u32) -> &'static str {
+    cold[slot as usize].as_ref().map_or("?", |c| c.name)
 }
 
 /// The index of the oldest (smallest id) task in `ids` (not empty).
