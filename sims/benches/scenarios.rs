@@ -97,8 +97,15 @@ fn fixed_sweeps(c: &mut Criterion) {
     g.throughput(Throughput::Elements(SWEEP_SEEDS));
     g.sample_size(10);
     for scenario in registry() {
-        assert_eq!(sweep(scenario.as_ref(), FIXED), 0, "{} fixed failed", scenario.name());
-        g.bench_function(scenario.name(), |b| b.iter(|| sweep(scenario.as_ref(), FIXED)));
+        assert_eq!(
+            sweep(scenario.as_ref(), FIXED),
+            0,
+            "{} fixed failed",
+            scenario.name()
+        );
+        g.bench_function(scenario.name(), |b| {
+            b.iter(|| sweep(scenario.as_ref(), FIXED))
+        });
     }
     g.finish();
 }

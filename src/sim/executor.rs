@@ -2,10 +2,7 @@
 //! next one chosen by the schedule policy, time jumping to the next timer
 //! when every task is blocked.
 
-use super::context::{
-    self, Core, NewTask, NodeId, Ready, Shared, Threads, TimerAction,
-};
-use super::ready::SlotState;
+use super::context::{self, Core, NewTask, NodeId, Ready, Shared, Threads, TimerAction};
 use super::failure::Failure;
 use super::faults::FaultPlan;
 use super::handle::{start_blocking, SimHandle};
@@ -17,6 +14,7 @@ use super::pct::PctPolicy;
 use super::policy::{Decision, Mismatch, Policy, Recorder, TaskId};
 use super::probe_impl::SimProbe;
 use super::random::RandomPolicy;
+use super::ready::SlotState;
 use super::replay::ReplayPolicy;
 use super::timers::Timers;
 use super::trace::{EventKind, Trace};
