@@ -2,13 +2,16 @@
 //! next one chosen by the schedule policy, time jumping to the next timer
 //! when every task is blocked.
 
+mod finish;
+mod nodes;
+
 use super::context::{self, Core, NewTask, NodeId, Ready, Shared, Threads, TimerAction};
 use super::failure::Failure;
 use super::faults::FaultPlan;
 use super::handle::{start_blocking, SimHandle};
 use super::lockorder::LockOrder;
 use super::memory::MemoryMeter;
-use super::node::{Boot, Node, NodeConfig, NodeEvent};
+use super::node::{Boot, Node, NodeConfig};
 use super::outcome::Outcome;
 use super::pct::PctPolicy;
 use super::policy::{Decision, Mismatch, Policy, Recorder, TaskId};
@@ -640,210 +643,6 @@ impl Sim {
                 )
             })
             .collect()
-    }
-}
-
-// Node faults and the end of a run.
-impl Sim {
-    /// Draws the plan's node faults (times, nodes, sizes) from the policy
-    /// and puts them on the timer wheel.
-    fn schedule_node_faults(&mut self) {
-        let plan = self.shared.plan.clone();
-        let faulty: Vec<NodeId> = {
-            let core = self.shared.core.borrow();
-            (0..core.nodes.len() as NodeId)
-                .filter(|&n| core.nodes[n as usize].cfg.faulty)
-                .collect()
-        };
-        if faulty.is_empty() || plan.horizon_ns == 0 {
-            return;
-        }
-        let s = Rc::clone(&self.shared);
-        let pick_node = || faulty[s.draw(faulty.len() as u64) as usize];
-        let mut events = Vec::new();
-        for _ in 0..plan.crashes {
-            let at = s.draw(plan.horizon_ns);
-            let node = pick_node();
-            let downtime_ns = plan.downtime_ns;
-            events.push((at, NodeEvent::Crash { node, downtime_ns }));
-        }
-        for _ in 0..plan.pauses {
-            let at = s.draw(plan.horizon_ns);
-            let node = pick_node();
-            let pause_ns = 1 + s.draw(plan.pause_ns_max);
-            events.push((at, NodeEvent::Pause { node, pause_ns }));
-        }
-        for _ in 0..plan.clock_jumps {
-            let at = s.draw(plan.horizon_ns);
-            let node = pick_node();
-            let m = plan.jump_ns_max;
-            let delta_ns = s.draw(2 * m + 1) as i64 - m as i64;
-            events.push((at, NodeEvent::ClockJump { node, delta_ns }));
-        }
-        let mut core = s.core.borrow_mut();
-        let start = core.start_ns;
-        for (at, ev) in events {
-            core.add_timer(start + at, TimerAction::Node(ev));
-        }
-    }
-
-    fn node_event(&mut self, ev: NodeEvent) {
-        let now = self.now_ns();
-        if let NodeEvent::Crash { node, .. } = ev {
-            // A node that is already down cannot crash again (and must not
-            // be restarted twice: two live instances of one process).
-            if !self.shared.core.borrow().nodes[node as usize].up {
-                return;
-            }
-        }
-        let name = |core: &Core, n: NodeId| core.nodes[n as usize].name.clone();
-        let line = {
-            let mut core = self.shared.core.borrow_mut();
-            let line = match ev {
-                NodeEvent::Crash { node, downtime_ns } => {
-                    core.add_timer(
-                        now + downtime_ns.max(1),
-                        TimerAction::Node(NodeEvent::Restart { node }),
-                    );
-                    format!(
-                        "node '{}' crashes (down {} ms)",
-                        name(&core, node),
-                        downtime_ns / 1_000_000
-                    )
-                }
-                NodeEvent::Restart { node } => format!("node '{}' restarts", name(&core, node)),
-                NodeEvent::Pause { node, pause_ns } => {
-                    let n = &mut core.nodes[node as usize];
-                    n.paused_until_ns = n.paused_until_ns.max(now + pause_ns);
-                    self.pause_end_max_ns = self.pause_end_max_ns.max(n.paused_until_ns);
-                    format!(
-                        "node '{}' pauses {} ms",
-                        name(&core, node),
-                        pause_ns / 1_000_000
-                    )
-                }
-                NodeEvent::ClockJump { node, delta_ns } => {
-                    core.nodes[node as usize].cfg.skew_ns += delta_ns;
-                    format!(
-                        "node '{}' clock jumps {} ms",
-                        name(&core, node),
-                        delta_ns / 1_000_000
-                    )
-                }
-            };
-            let at_ms = (now - core.start_ns) as f64 / 1e6;
-            core.fault_log.push(format!("{at_ms:.3} ms: {line}"));
-            line
-        };
-        self.shared.event(EventKind::Node, 0, 0, || line);
-        match ev {
-            NodeEvent::Crash { node, .. } => self.crash_node(node),
-            NodeEvent::Restart { node } => self.restart_node(node),
-            _ => {}
-        }
-    }
-
-    /// Drops every task of `node` (a process crash: memory state is gone,
-    /// durable state kept by the scenario survives).
-    fn crash_node(&mut self, node: NodeId) {
-        {
-            let mut core = self.shared.core.borrow_mut();
-            let n = &mut core.nodes[node as usize];
-            if n.up {
-                n.up = false;
-                self.nodes_down += 1;
-            }
-        }
-        let slots: Vec<u32> = self
-            .slot_of
-            .values()
-            .copied()
-            .filter(|&s| {
-                self.tasks[s as usize]
-                    .as_ref()
-                    .is_some_and(|t| t.node == node)
-            })
-            .collect();
-        for slot in slots {
-            self.remove_slot(slot, Err(JoinError::Cancelled));
-        }
-        let mut core = self.shared.core.borrow_mut();
-        core.threads.queued.retain(|j| j.node != node);
-    }
-
-    fn restart_node(&mut self, node: NodeId) {
-        let boot = {
-            let mut core = self.shared.core.borrow_mut();
-            let n = &mut core.nodes[node as usize];
-            if !n.up {
-                n.up = true;
-                self.nodes_down -= 1;
-            }
-            n.restarts += 1;
-            n.boot.clone()
-        };
-        if let Some(boot) = boot {
-            boot(SimHandle { node });
-            self.admit_spawned();
-        }
-    }
-
-    fn finish(mut self) -> Outcome {
-        let s = Rc::clone(&self.shared);
-        let failure = s.failure.borrow_mut().take();
-        let (decisions, preemptions, policy) = {
-            let mut rec = s.rec.borrow_mut();
-            (
-                std::mem::take(&mut rec.decisions),
-                rec.preemptions,
-                rec.policy.name(),
-            )
-        };
-        let (trace_hash, log) = {
-            let mut t = s.trace.borrow_mut();
-            (t.hash, t.log.take().unwrap_or_default())
-        };
-        let mut mem = std::mem::take(&mut *s.mem.borrow_mut());
-        let mut core = s.core.borrow_mut();
-        let start = core.start_ns;
-        mem.samples.iter_mut().for_each(|x| x.0 -= start);
-        let mut thread_samples = std::mem::take(&mut core.threads.samples);
-        thread_samples.iter_mut().for_each(|x| x.0 -= start);
-        let out = Outcome {
-            failure,
-            policy,
-            trace_hash,
-            steps: self.steps,
-            virtual_ns: core.now_ns - start,
-            decisions,
-            preemptions,
-            mem_peak_bytes: mem.peak,
-            mem_samples: mem.samples,
-            threads_peak: core.threads.peak,
-            thread_samples,
-            fault_log: std::mem::take(&mut core.fault_log),
-            log,
-            metrics: std::mem::take(&mut *s.metrics.borrow_mut()).finish(),
-        };
-        drop(core);
-        self.drop_all_tasks();
-        out
-    }
-
-    fn drop_all_tasks(&mut self) {
-        let slots: Vec<u32> = self.slot_of.values().copied().collect();
-        for slot in slots {
-            self.remove_slot(slot, Err(JoinError::Cancelled));
-        }
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        self.drop_all_tasks();
-        self.shared.core.borrow_mut().timers.clear();
-        super::quiet_panics::leave_sim();
-        context::uninstall();
     }
 }
 

@@ -1,0 +1,68 @@
+//! The end of a run: the outcome, and dropping what is left.
+
+use super::Sim;
+use crate::sched::JoinError;
+use crate::sim::context;
+use crate::sim::outcome::Outcome;
+use std::rc::Rc;
+
+impl Sim {
+    pub(super) fn finish(mut self) -> Outcome {
+        let s = Rc::clone(&self.shared);
+        let failure = s.failure.borrow_mut().take();
+        let (decisions, preemptions, policy) = {
+            let mut rec = s.rec.borrow_mut();
+            (
+                std::mem::take(&mut rec.decisions),
+                rec.preemptions,
+                rec.policy.name(),
+            )
+        };
+        let (trace_hash, log) = {
+            let mut t = s.trace.borrow_mut();
+            (t.hash, t.log.take().unwrap_or_default())
+        };
+        let mut mem = std::mem::take(&mut *s.mem.borrow_mut());
+        let mut core = s.core.borrow_mut();
+        let start = core.start_ns;
+        mem.samples.iter_mut().for_each(|x| x.0 -= start);
+        let mut thread_samples = std::mem::take(&mut core.threads.samples);
+        thread_samples.iter_mut().for_each(|x| x.0 -= start);
+        let out = Outcome {
+            failure,
+            policy,
+            trace_hash,
+            steps: self.steps,
+            virtual_ns: core.now_ns - start,
+            decisions,
+            preemptions,
+            mem_peak_bytes: mem.peak,
+            mem_samples: mem.samples,
+            threads_peak: core.threads.peak,
+            thread_samples,
+            fault_log: std::mem::take(&mut core.fault_log),
+            log,
+            metrics: std::mem::take(&mut *s.metrics.borrow_mut()).finish(),
+        };
+        drop(core);
+        self.drop_all_tasks();
+        out
+    }
+
+    pub(super) fn drop_all_tasks(&mut self) {
+        let slots: Vec<u32> = self.slot_of.values().copied().collect();
+        for slot in slots {
+            self.remove_slot(slot, Err(JoinError::Cancelled));
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.drop_all_tasks();
+        self.shared.core.borrow_mut().timers.clear();
+        crate::sim::quiet_panics::leave_sim();
+        context::uninstall();
+    }
+}
+
