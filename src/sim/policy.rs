@@ -72,7 +72,8 @@ impl Recorder {
     pub(crate) fn new(policy: Box<dyn Policy>) -> Self {
         Recorder {
             policy,
-            decisions: Vec::new(),
+            // Room for a short run's decisions in one allocation.
+            decisions: Vec::with_capacity(64),
             preemptions: 0,
         }
     }

@@ -91,6 +91,23 @@ impl Ready {
         }
     }
 
+    /// Empties the queue, keeping its buffers (for the next run).
+    pub(crate) fn clear(&mut self) {
+        self.queue.clear();
+        self.ids.clear();
+        self.slots.clear();
+        self.oldest.clear();
+        self.oldest_on = false;
+    }
+
+    /// Room of its largest buffer.
+    pub(crate) fn capacity(&self) -> usize {
+        self.slots
+            .capacity()
+            .max(self.queue.capacity())
+            .max(self.oldest.capacity())
+    }
+
     /// Whether `slot` is queued, and where.
     #[inline]
     pub(crate) fn pos(&self, slot: u32) -> Option<usize> {

@@ -159,12 +159,19 @@ impl Timers {
         }
     }
 
-    /// Drops every timer (their wakers and completions with them).
+    /// Room of its largest buffer.
+    pub(crate) fn capacity(&self) -> usize {
+        self.heap.capacity().max(self.slab.capacity())
+    }
+
+    /// Drops every timer (their wakers and completions with them), keeping
+    /// the buffers.
     pub(crate) fn clear(&mut self) {
         self.heap.clear();
         self.slab.clear();
         self.free.clear();
         self.live = 0;
+        self.seq = 0;
         self.next_ns = u64::MAX;
     }
 }

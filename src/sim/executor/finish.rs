@@ -1,6 +1,6 @@
 //! The end of a run: the outcome, and dropping what is left.
 
-use super::Sim;
+use super::{spare, Sim};
 use crate::sched::JoinError;
 use crate::sim::context;
 use crate::sim::outcome::Outcome;
@@ -49,12 +49,46 @@ impl Sim {
         out
     }
 
+    /// Ends every task still alive, oldest first.
     pub(super) fn drop_all_tasks(&mut self) {
-        let slots: Vec<u32> = self.slot_of.values().copied().collect();
-        for slot in slots {
+        while let Some((_, &slot)) = self.slot_of.first_key_value() {
             self.remove_slot(slot, Err(JoinError::Cancelled));
         }
     }
+
+    /// Empties the run's buffers into the spare holder and leaves it for the
+    /// next run on this thread. Called once the simulation is uninstalled,
+    /// so tasks spawned but never admitted are dropped outside it, as when
+    /// the run's state itself is dropped.
+    fn recycle(&mut self) {
+        let Some(mut spare) = self.spare.take() else {
+            return;
+        };
+        spare.tasks = clear(std::mem::take(&mut self.tasks));
+        spare.cold = clear(std::mem::take(&mut self.cold));
+        spare.free = clear(std::mem::take(&mut self.free));
+        spare.eligible = clear(std::mem::take(&mut self.eligible));
+        spare.eligible_pos = clear(std::mem::take(&mut self.eligible_pos));
+        spare.admitting = clear(std::mem::take(&mut self.admitting));
+        {
+            let mut core = self.shared.core.borrow_mut();
+            spare.spawned = clear(std::mem::take(&mut core.spawned));
+            spare.aborts = clear(std::mem::take(&mut core.aborts));
+            let mut timers = std::mem::take(&mut core.timers);
+            timers.clear();
+            spare.timers = timers;
+        }
+        let mut ready = std::mem::take(&mut *self.shared.ready.borrow_mut());
+        ready.clear();
+        spare.ready = ready;
+        spare::give(spare);
+    }
+}
+
+/// `v`, emptied.
+fn clear<T>(mut v: Vec<T>) -> Vec<T> {
+    v.clear();
+    v
 }
 
 impl Drop for Sim {
@@ -63,6 +97,7 @@ impl Drop for Sim {
         self.shared.core.borrow_mut().timers.clear();
         crate::sim::quiet_panics::leave_sim();
         context::uninstall();
+        self.recycle();
     }
 }
 

@@ -4,8 +4,9 @@
 
 mod finish;
 mod nodes;
+mod spare;
 
-use super::context::{self, Core, NewTask, NodeId, Ready, Shared, Threads, TimerAction};
+use super::context::{self, Core, NewTask, NodeId, Shared, Threads, TimerAction};
 use super::failure::Failure;
 use super::faults::FaultPlan;
 use super::handle::{start_blocking, SimHandle};
@@ -19,7 +20,6 @@ use super::probe_impl::SimProbe;
 use super::random::RandomPolicy;
 use super::ready::SlotState;
 use super::replay::ReplayPolicy;
-use super::timers::Timers;
 use super::trace::{EventKind, Trace};
 use crate::sched::{Completion, JoinError};
 use crate::sync::Arc;
@@ -150,6 +150,8 @@ pub struct Sim {
     eligible_pos: Vec<usize>,
     /// The batch of spawned tasks being admitted (kept for its buffer).
     admitting: Vec<NewTask>,
+    /// The (emptied) holder of the recycled buffers, refilled at the end.
+    spare: Option<Box<spare::Spare>>,
     _probe: crate::probe::Installed,
 }
 
@@ -171,14 +173,15 @@ impl Sim {
             }
             PolicyKind::Bytes(bytes) => Box::new(super::bytes::BytesPolicy::new(bytes.clone())),
         };
+        let mut spare = spare::take();
         let core = Core {
             now_ns: SIM_EPOCH_NS,
             start_ns: SIM_EPOCH_NS,
-            timers: Timers::default(),
+            timers: std::mem::take(&mut spare.timers),
             nodes: vec![Node::new("main".into(), NodeConfig::default(), None)],
-            spawned: Vec::new(),
+            spawned: std::mem::take(&mut spare.spawned),
             next_task: 0,
-            aborts: Vec::new(),
+            aborts: std::mem::take(&mut spare.aborts),
             threads: Threads {
                 threads_max: cfg.threads_max,
                 ..Default::default()
@@ -186,7 +189,7 @@ impl Sim {
             fault_log: Vec::new(),
         };
         let shared = Rc::new(Shared {
-            ready: RefCell::new(Ready::default()),
+            ready: RefCell::new(std::mem::take(&mut spare.ready)),
             core: RefCell::new(core),
             rec: RefCell::new(Recorder::new(policy)),
             current: Cell::new(None),
@@ -207,9 +210,9 @@ impl Sim {
         super::quiet_panics::install_hook();
         Sim {
             shared,
-            tasks: Vec::new(),
-            cold: Vec::new(),
-            free: Vec::new(),
+            tasks: std::mem::take(&mut spare.tasks),
+            cold: std::mem::take(&mut spare.cold),
+            free: std::mem::take(&mut spare.free),
             slot_of: BTreeMap::new(),
             cfg,
             steps: 0,
@@ -218,9 +221,10 @@ impl Sim {
             main_done: false,
             nodes_down: 0,
             pause_end_max_ns: 0,
-            eligible: Vec::new(),
-            eligible_pos: Vec::new(),
-            admitting: Vec::new(),
+            eligible: std::mem::take(&mut spare.eligible),
+            eligible_pos: std::mem::take(&mut spare.eligible_pos),
+            admitting: std::mem::take(&mut spare.admitting),
+            spare: Some(spare),
             _probe: crate::probe::install(Rc::new(SimProbe)),
         }
     }
