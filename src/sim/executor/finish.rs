@@ -10,11 +10,12 @@ impl Sim {
     pub(super) fn finish(mut self) -> Outcome {
         let s = Rc::clone(&self.shared);
         let failure = s.failure.borrow_mut().take();
-        let (decisions, preemptions, policy) = {
+        let (decisions, preemptions, picks, policy) = {
             let mut rec = s.rec.borrow_mut();
             (
                 std::mem::take(&mut rec.decisions),
                 rec.preemptions,
+                rec.picks,
                 rec.policy.name(),
             )
         };
@@ -36,6 +37,7 @@ impl Sim {
             virtual_ns: core.now_ns - start,
             decisions,
             preemptions,
+            picks,
             mem_peak_bytes: mem.peak,
             mem_samples: mem.samples,
             threads_peak: core.threads.peak,
@@ -100,4 +102,3 @@ impl Drop for Sim {
         self.recycle();
     }
 }
-

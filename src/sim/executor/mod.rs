@@ -40,11 +40,14 @@ pub const SIM_EPOCH_NS: u64 = 1_767_225_600_000_000_000;
 pub enum PolicyKind {
     /// Uniformly random among runnable tasks.
     Random,
-    /// PCT with this bug depth; `expected_steps` sizes the change points.
+    /// PCT with this bug depth ([`PctPolicy`](super::PctPolicy): the
+    /// paper's algorithm; how to choose the depth and size `k`).
     Pct {
         /// Bug depth `d` (number of ordering constraints), at least 1.
         depth: u32,
-        /// About how many scheduling decisions a run makes.
+        /// About how many scheduling decisions (among two or more runnable
+        /// tasks) a run makes: PCT's `k`. 0: not known, each change point
+        /// draws its own scale ([`PctPolicy::measure_steps`] measures it).
         expected_steps: u64,
     },
     /// Every choice read from a fuzzer's bytes ([`BytesPolicy`](super::BytesPolicy)).
@@ -345,7 +348,8 @@ impl Sim {
                     Some(pos) => pos,
                     None => ready.oldest_pos(),
                 };
-                let picked = self.shared.rec.borrow_mut().pick(&ready.ids, default);
+                let last = self.last_id();
+                let picked = self.shared.rec.borrow_mut().pick(&ready.ids, default, last);
                 match picked {
                     Ok(pos) => pos,
                     Err(m) => {
@@ -384,7 +388,12 @@ impl Sim {
                     .and_then(|s| self.tasks[s as usize].as_ref())
                     .and_then(|t| self.eligible.iter().position(|&e| e == t.id));
                 let default = last.unwrap_or_else(|| oldest(&self.eligible));
-                let picked = self.shared.rec.borrow_mut().pick(&self.eligible, default);
+                let last = self.last_id();
+                let picked = self
+                    .shared
+                    .rec
+                    .borrow_mut()
+                    .pick(&self.eligible, default, last);
                 match picked {
                     Ok(i) => self.eligible_pos[i],
                     Err(m) => return self.mismatch(m),
@@ -392,6 +401,13 @@ impl Sim {
             }
         };
         Chosen::At(self.shared.ready.borrow_mut().take_at(pos))
+    }
+
+    /// The id of the task polled last, while it lives.
+    #[inline]
+    fn last_id(&self) -> Option<TaskId> {
+        let slot = self.last_slot?;
+        self.tasks[slot as usize].as_ref().map(|t| t.id)
     }
 
     #[cold]
