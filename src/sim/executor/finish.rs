@@ -53,6 +53,9 @@ impl Sim {
 
     /// Ends every task still alive, oldest first.
     pub(super) fn drop_all_tasks(&mut self) {
+        // Nothing is scheduled any more: empty the ready queue at once
+        // instead of shifting it once per task.
+        self.shared.ready.borrow_mut().remove_where(|_| true);
         while let Some((_, &slot)) = self.slot_of.first_key_value() {
             self.remove_slot(slot, Err(JoinError::Cancelled));
         }

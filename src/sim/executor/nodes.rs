@@ -120,16 +120,22 @@ impl Sim {
                 self.nodes_down += 1;
             }
         }
+        let of_node = |tasks: &[Option<super::TaskSlot>], s: u32| {
+            tasks[s as usize].as_ref().is_some_and(|t| t.node == node)
+        };
         let slots: Vec<u32> = self
             .slot_of
             .values()
             .copied()
-            .filter(|&s| {
-                self.tasks[s as usize]
-                    .as_ref()
-                    .is_some_and(|t| t.node == node)
-            })
+            .filter(|&s| of_node(&self.tasks, s))
             .collect();
+        // Out of the ready queue in one pass (the order of the others kept),
+        // not one shift of the queue per task.
+        let tasks = &self.tasks;
+        self.shared
+            .ready
+            .borrow_mut()
+            .remove_where(|s| of_node(tasks, s));
         for slot in slots {
             self.remove_slot(slot, Err(JoinError::Cancelled));
         }
