@@ -8,6 +8,10 @@
 //! * `store_race_sweep`: seeds per second of the append-retention sweep,
 //!   pre-fix and fixed side by side (100 seeds per iteration, random
 //!   policy, the same configuration `faultline run` uses).
+//! * `fixed_sweeps`: seeds per second of every registered scenario's fixed
+//!   variant (`SWEEP_SEEDS` seeds per iteration, random policy, as
+//!   `faultline run S --seeds ..` runs them): the explorer's runs/s.
+//!   Compared across commits with `scripts/bench-compare` baselines.
 //!
 //! Run: `cargo bench -p faultline-sims --bench scenarios` (release build of
 //! the workspace; no DuckDB work happens in it).
@@ -18,7 +22,7 @@ use faultline::sim::SimConfig;
 use faultline::sync::DynArc;
 use faultline_sims::runner::{run_seed, PolicySpec};
 use faultline_sims::scenarios::subtree_oom::{run_load, service_config};
-use faultline_sims::{find, Scenario};
+use faultline_sims::{find, registry, Scenario, FIXED};
 use std::time::Duration;
 
 /// Requests per second of the hour-long load.
@@ -88,5 +92,23 @@ fn store_race_sweep(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, oom_hour, store_race_sweep);
+fn fixed_sweeps(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fixed_sweeps");
+    g.throughput(Throughput::Elements(SWEEP_SEEDS));
+    g.sample_size(10);
+    for scenario in registry() {
+        assert_eq!(
+            sweep(scenario.as_ref(), FIXED),
+            0,
+            "{} fixed failed",
+            scenario.name()
+        );
+        g.bench_function(scenario.name(), |b| {
+            b.iter(|| sweep(scenario.as_ref(), FIXED))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, oom_hour, store_race_sweep, fixed_sweeps);
 criterion_main!(benches);

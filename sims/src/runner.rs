@@ -7,7 +7,9 @@ use faultline::check::replay_file::{ReplayFile, ReplayFileError};
 use faultline::check::report::Written;
 use faultline::check::seeds::{SeedRange, Shard};
 use faultline::check::{self, Target, TargetId};
-use faultline::sim::{FaultPlan, Outcome, SimConfig};
+use faultline::sim::{FaultPlan, Outcome, PctPolicy, PolicyKind, SimConfig};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use faultline::check::sweep::SweepReport;
@@ -69,7 +71,8 @@ pub fn fault_plan(scenario: &dyn Scenario, seed: u64) -> FaultPlan {
 }
 
 /// The configuration of `seed`'s run of `variant`: the seed, the policy,
-/// the swarm fault plan, then the scenario's own adjustments.
+/// the swarm fault plan, then the scenario's own adjustments. PCT without a
+/// step count gets the one [`pct_steps`] measures for the variant.
 pub fn config_for(
     scenario: &dyn Scenario,
     variant: &str,
@@ -82,18 +85,57 @@ pub fn config_for(
         faults: fault_plan(scenario, seed),
         ..Default::default()
     };
+    if let PolicyKind::Pct {
+        expected_steps: expected_steps @ 0,
+        ..
+    } = &mut cfg.policy
+    {
+        *expected_steps = pct_steps(scenario, variant);
+    }
     scenario.configure(variant, &mut cfg);
     cfg
 }
 
-/// Random (no depth) or PCT of depth `pct_depth`, sized for `scenario`'s
-/// expected steps.
-pub fn policy_for(scenario: &dyn Scenario, pct_depth: Option<u32>) -> PolicySpec {
+thread_local! {
+    /// `pct_steps` already measured on this thread, by (scenario, variant).
+    static PCT_STEPS: RefCell<BTreeMap<(String, String), u64>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// PCT's `k` for `variant` of `scenario`, measured as shuttle does before
+/// its first PCT iteration: the most scheduling decisions a random run of
+/// seeds [`PctPolicy::MEASURE_SEEDS`] makes. Every seed of every sweep of
+/// the variant gets the same `k` (measured once per thread), so each seed
+/// replays on its own. An unknown variant measures 1 (its run then fails
+/// as unknown).
+pub fn pct_steps(scenario: &dyn Scenario, variant: &str) -> u64 {
+    if scenario.check_variant(variant).is_err() {
+        return 1;
+    }
+    let key = (scenario.name().to_string(), variant.to_string());
+    if let Some(k) = PCT_STEPS.with(|m| m.borrow().get(&key).copied()) {
+        return k;
+    }
+    let k = PctPolicy::MEASURE_SEEDS
+        .map(|seed| {
+            let base = config_for(scenario, variant, seed, PolicySpec::Random);
+            PctPolicy::measure_steps(&base, |cfg| {
+                scenario.run(variant, cfg).expect("variant checked above")
+            })
+        })
+        .max()
+        .unwrap_or(1);
+    PCT_STEPS.with(|m| m.borrow_mut().insert(key, k));
+    k
+}
+
+/// Random (no depth) or PCT of depth `pct_depth` with its step count
+/// measured ([`pct_steps`]).
+pub fn policy_for(_scenario: &dyn Scenario, pct_depth: Option<u32>) -> PolicySpec {
     match pct_depth {
         None => PolicySpec::Random,
         Some(depth) => PolicySpec::Pct {
             depth,
-            expected_steps: scenario.pct_steps(),
+            expected_steps: 0,
         },
     }
 }

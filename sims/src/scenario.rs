@@ -40,12 +40,6 @@ pub trait Scenario: Send + Sync {
         10_000_000_000
     }
 
-    /// About how many scheduling decisions a run makes, to size PCT's
-    /// change points. Default 100.
-    fn pct_steps(&self) -> u64 {
-        100
-    }
-
     /// Adjusts the base configuration of every run of `variant` (memory
     /// limit, blocking threads, spurious wake-ups). The result is recorded
     /// in replay files. Default: leaves `cfg` as it is.

@@ -339,7 +339,13 @@ impl Check {
         }
         match &plan.replay {
             Some(path) => replay_one(&target, &plan, path),
-            None => sweep_seeds(&target, &plan),
+            None => {
+                let plan = Plan {
+                    policy: sweep::resolve_pct(&target, plan.policy),
+                    ..plan
+                };
+                sweep_seeds(&target, &plan)
+            }
         }
     }
 

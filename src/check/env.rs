@@ -99,10 +99,7 @@ pub fn seeds() -> Result<Option<(SeedRange, &'static str)>, EnvError> {
 /// A message listing the valid names.
 pub fn parse_policy(text: &str) -> Result<PolicySpec, String> {
     let t = text.trim().to_ascii_lowercase();
-    let pct = |depth: u32| PolicySpec::Pct {
-        depth,
-        expected_steps: super::policy::PCT_STEPS_DEFAULT,
-    };
+    let pct = PolicySpec::pct;
     match t.as_str() {
         "random" => Ok(PolicySpec::Random),
         "pct" => Ok(pct(PCT_DEPTH_DEFAULT)),

@@ -11,10 +11,6 @@ pub const PCT_DEPTH_MAX: u32 = 64;
 /// PCT's bug depth when none is given.
 pub const PCT_DEPTH_DEFAULT: u32 = 3;
 
-/// PCT's expected steps when none is given (change points are drawn over
-/// this many scheduling decisions).
-pub const PCT_STEPS_DEFAULT: u64 = 100;
-
 /// A seeded schedule policy (replays are not one: they follow a file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
@@ -25,7 +21,9 @@ pub enum PolicySpec {
     Pct {
         /// Bug depth, at least 1.
         depth: u32,
-        /// About how many scheduling decisions a run makes, at least 1.
+        /// About how many scheduling decisions a run makes; 0 (the default
+        /// of `run` and the explorer): measured for the variant
+        /// ([`runner::pct_steps`](crate::runner::pct_steps)).
         expected_steps: u64,
     },
     /// A fuzzer's input chose every decision (`faultline_sims::fuzz`); only
@@ -34,11 +32,12 @@ pub enum PolicySpec {
 }
 
 impl PolicySpec {
-    /// PCT of bug depth `depth` over [`PCT_STEPS_DEFAULT`] expected steps.
+    /// PCT of bug depth `depth`, its step count measured from the program
+    /// (`expected_steps: 0`; see `faultline::check::sweep::resolve_pct`).
     pub fn pct(depth: u32) -> PolicySpec {
         PolicySpec::Pct {
             depth,
-            expected_steps: PCT_STEPS_DEFAULT,
+            expected_steps: 0,
         }
     }
 
@@ -68,21 +67,29 @@ impl PolicySpec {
     pub fn cli_flags(&self) -> String {
         match *self {
             PolicySpec::Random | PolicySpec::Fuzz => String::new(),
-            PolicySpec::Pct { depth, .. } if depth == PCT_DEPTH_DEFAULT => " --policy pct".into(),
-            PolicySpec::Pct { depth, .. } => format!(" --policy pct --pct-depth {depth}"),
+            PolicySpec::Pct {
+                depth,
+                expected_steps,
+            } => {
+                let mut flags = String::from(" --policy pct");
+                if depth != PCT_DEPTH_DEFAULT {
+                    flags += &format!(" --pct-depth {depth}");
+                }
+                if expected_steps != 0 {
+                    flags += &format!(" --pct-steps {expected_steps}");
+                }
+                flags
+            }
         }
     }
 
     /// Checks the parameters are usable.
     ///
     /// # Errors
-    /// A message when PCT's depth or expected steps is 0.
+    /// A message when PCT's depth is 0.
     pub fn validate(&self) -> Result<(), String> {
         match *self {
             PolicySpec::Pct { depth: 0, .. } => Err("PCT depth must be at least 1".into()),
-            PolicySpec::Pct {
-                expected_steps: 0, ..
-            } => Err("PCT expected_steps must be at least 1".into()),
             PolicySpec::Pct { depth, .. } if depth > PCT_DEPTH_MAX => Err(format!(
                 "PCT depth {depth} is above its bound {PCT_DEPTH_MAX}"
             )),

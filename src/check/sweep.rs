@@ -5,7 +5,7 @@
 use super::policy::PolicySpec;
 use super::seeds::{SeedRange, Shard};
 use super::target::Target;
-use crate::sim::{Digest, Failure, Outcome, SimConfig};
+use crate::sim::{Digest, Failure, Outcome, PctPolicy, SimConfig};
 
 /// One seed's run.
 #[derive(Clone, Debug)]
@@ -120,6 +120,32 @@ impl SweepReport {
         } else {
             0.0
         }
+    }
+}
+
+/// `policy` with PCT's step count measured on `target` when it is 0 (not
+/// given): the most scheduling decisions a random run of seeds
+/// [`PctPolicy::MEASURE_SEEDS`] makes, the same for every seed, so each
+/// seed still replays on its own. Any other policy is returned as is.
+pub fn resolve_pct(target: &dyn Target, policy: PolicySpec) -> PolicySpec {
+    match policy {
+        PolicySpec::Pct {
+            depth,
+            expected_steps: 0,
+        } => {
+            let k = PctPolicy::MEASURE_SEEDS
+                .map(|seed| {
+                    let base = target.config(seed, PolicySpec::Random);
+                    PctPolicy::measure_steps(&base, |cfg| target.run(cfg))
+                })
+                .max()
+                .unwrap_or(1);
+            PolicySpec::Pct {
+                depth,
+                expected_steps: k,
+            }
+        }
+        other => other,
     }
 }
 

@@ -7,87 +7,18 @@ use super::lockorder::LockOrder;
 use super::memory::MemoryMeter;
 use super::node::Node;
 use super::policy::{Recorder, TaskId};
+pub(crate) use super::ready::Ready;
+use super::timers::{TimerKey, Timers};
 use super::trace::{EventKind, Trace};
 use crate::sched::Completion;
 use crate::sync::Arc;
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::{RawWaker, RawWakerVTable, Waker};
 
 /// A simulated node (process) in a run.
 pub type NodeId = u32;
-
-/// A slot's state in the ready queue.
-#[derive(Clone, Copy)]
-pub(crate) struct SlotState {
-    /// Generation of the slot's tenant: wake-ups of earlier tenants carry
-    /// an older one and are dropped.
-    pub(crate) gen: u32,
-    /// Index in `Ready::queue` while queued, `NOT_QUEUED` otherwise.
-    pub(crate) pos: u32,
-    /// The tenant's task id.
-    pub(crate) id: TaskId,
-}
-
-/// `SlotState::pos` of a slot that is not in the ready queue.
-pub(crate) const NOT_QUEUED: u32 = u32::MAX;
-
-/// Woken tasks, by slot, in wake order (the step takes one out with a swap
-/// remove). `ids` is kept in step with `queue` (`ids[i]` is the task id of
-/// `queue[i]`), so when every node is runnable the policy chooses among
-/// `ids` as it is.
-#[derive(Default)]
-pub(crate) struct Ready {
-    pub(crate) queue: Vec<u32>,
-    pub(crate) ids: Vec<TaskId>,
-    pub(crate) slots: Vec<SlotState>,
-}
-
-impl Ready {
-    #[inline]
-    pub(crate) fn wake(&mut self, slot: u32, gen: u32) {
-        if let Some(st) = self.slots.get_mut(slot as usize) {
-            if st.gen == gen && st.pos == NOT_QUEUED {
-                st.pos = self.queue.len() as u32;
-                self.queue.push(slot);
-                self.ids.push(st.id);
-            }
-        }
-    }
-
-    /// Whether `slot` is queued, and where.
-    #[inline]
-    pub(crate) fn pos(&self, slot: u32) -> Option<usize> {
-        let p = self.slots[slot as usize].pos;
-        (p != NOT_QUEUED).then_some(p as usize)
-    }
-
-    /// Takes the entry at `pos` out (the last one moves into its place) and
-    /// returns its slot.
-    #[inline]
-    pub(crate) fn take_at(&mut self, pos: usize) -> u32 {
-        let slot = self.queue.swap_remove(pos);
-        self.ids.swap_remove(pos);
-        if let Some(&moved) = self.queue.get(pos) {
-            self.slots[moved as usize].pos = pos as u32;
-        }
-        self.slots[slot as usize].pos = NOT_QUEUED;
-        slot
-    }
-
-    /// Takes `slot` out of the queue if it is queued, keeping the order of
-    /// the others.
-    pub(crate) fn remove(&mut self, slot: u32) {
-        let Some(pos) = self.pos(slot) else { return };
-        self.queue.remove(pos);
-        self.ids.remove(pos);
-        self.slots[slot as usize].pos = NOT_QUEUED;
-        for (i, &s) in self.queue.iter().enumerate().skip(pos) {
-            self.slots[s as usize].pos = i as u32;
-        }
-    }
-}
 
 /// What a timer does when it fires.
 pub(crate) enum TimerAction {
@@ -125,11 +56,7 @@ pub(crate) struct Threads {
 pub(crate) struct Core {
     pub(crate) now_ns: u64,
     pub(crate) start_ns: u64,
-    pub(crate) timers: BTreeMap<(u64, u64), TimerAction>,
-    /// A lower bound of the earliest timer's deadline (exact after
-    /// `fire_due_timers`; removing timers may leave it early, never late).
-    pub(crate) next_timer_ns: u64,
-    pub(crate) timer_seq: u64,
+    pub(crate) timers: Timers,
     pub(crate) nodes: Vec<Node>,
     pub(crate) spawned: Vec<NewTask>,
     pub(crate) next_task: TaskId,
@@ -139,23 +66,14 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn add_timer(&mut self, at_ns: u64, action: TimerAction) -> (u64, u64) {
-        let key = (at_ns, self.timer_seq);
-        self.timer_seq += 1;
-        self.timers.insert(key, action);
-        self.next_timer_ns = self.next_timer_ns.min(at_ns);
-        key
+    pub(crate) fn add_timer(&mut self, at_ns: u64, action: TimerAction) -> TimerKey {
+        self.timers.add(at_ns, action)
     }
 
     /// Removes a timer if it has not fired yet.
     #[inline]
-    pub(crate) fn remove_timer(&mut self, key: (u64, u64)) {
-        // Every pending timer is due at `next_timer_ns` or later: one due
-        // earlier has fired already (the common case for a sleep that
-        // completes), so there is nothing to look up.
-        if key.0 >= self.next_timer_ns {
-            self.timers.remove(&key);
-        }
+    pub(crate) fn remove_timer(&mut self, key: TimerKey) {
+        self.timers.remove(key);
     }
 }
 
@@ -232,6 +150,10 @@ impl Shared {
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<Shared>>> = const { RefCell::new(None) };
+    /// The same simulation as a plain pointer, for the hot paths (wakers,
+    /// sleeps, spawns): one thread-local load, no borrow flag, no
+    /// reference count. Set and cleared together with `CURRENT`.
+    static FAST: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
 }
 
 /// The running simulation on this thread, if any.
@@ -243,7 +165,16 @@ pub(crate) fn shared() -> Option<Rc<Shared>> {
 /// traffic); `None` when no simulation runs on this thread.
 #[inline]
 pub(crate) fn with_shared<R>(f: impl FnOnce(&Shared) -> R) -> Option<R> {
-    CURRENT.with(|c| c.borrow().as_deref().map(f))
+    let p = FAST.with(Cell::get);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `FAST` points into the `Rc` that `CURRENT` holds: `install`
+    // sets both, `uninstall` clears both, so while it is not null the
+    // `Shared` is alive. Only this thread reads its `FAST`, and nothing `f`
+    // is given here can uninstall the simulation (only dropping the `Sim`
+    // does, and no closure passed here reaches it).
+    Some(f(unsafe { &*p }))
 }
 
 /// Like [`with_shared`], for handle operations that only make sense inside
@@ -271,11 +202,13 @@ pub(crate) fn install(shared: Rc<Shared>) {
             c.is_none(),
             "faultline: only one Sim may exist per thread at a time"
         );
+        FAST.with(|f| f.set(Rc::as_ptr(&shared)));
         *c = Some(shared);
     });
 }
 
 pub(crate) fn uninstall() {
+    FAST.with(|f| f.set(std::ptr::null()));
     CURRENT.with(|c| c.borrow_mut().take());
 }
 

@@ -5,6 +5,7 @@
 use super::context::{
     expect_shared, with_shared, NewTask, NodeId, QueuedWork, Shared, TimerAction,
 };
+use super::timers::TimerKey;
 use super::trace::EventKind;
 use crate::clock::Clock;
 use crate::sched::{Completion, JoinError, Scheduler, TaskControl, TaskHandle};
@@ -108,7 +109,7 @@ impl Clock for SimHandle {
 pub struct Sleep {
     node: NodeId,
     deadline_ns: u64,
-    key: Option<(u64, u64)>,
+    key: Option<TimerKey>,
 }
 
 impl Future for Sleep {
@@ -128,10 +129,10 @@ impl Future for Sleep {
             }
             let at = node.true_ns(this.deadline_ns, start).max(now + 1);
             if let Some(k) = this.key {
-                if k.0 == at {
+                if k.at_ns == at {
                     // Still due at the same time: keep the timer (and its
                     // place among timers due then), refresh its waker.
-                    if let Some(TimerAction::Wake(w)) = core.timers.get_mut(&k) {
+                    if let Some(TimerAction::Wake(w)) = core.timers.get_mut(k) {
                         if !w.will_wake(cx.waker()) {
                             w.clone_from(cx.waker());
                         }

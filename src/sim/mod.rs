@@ -43,8 +43,10 @@ mod policy;
 mod probe_impl;
 mod quiet_panics;
 mod random;
+mod ready;
 mod replay;
 mod shrink;
+mod timers;
 mod trace;
 
 pub use bytes::BytesPolicy;

@@ -23,6 +23,9 @@ pub struct Outcome {
     pub decisions: Vec<Decision>,
     /// Picks that were not the default (preemptions).
     pub preemptions: usize,
+    /// Scheduling decisions among two or more runnable tasks (PCT's steps;
+    /// see [`PctPolicy::measure_steps`](super::PctPolicy::measure_steps)).
+    pub picks: u64,
     /// Peak of the memory meter, bytes.
     pub mem_peak_bytes: u64,
     /// `(virtual ns since start, bytes held)`.

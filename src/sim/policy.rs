@@ -42,6 +42,22 @@ pub trait Policy {
     /// [`Mismatch`] when replaying a schedule that does not fit this run.
     fn pick(&mut self, eligible: &[TaskId], default: usize) -> Result<usize, Mismatch>;
 
+    /// [`pick`](Policy::pick), told which task ran the step before (`None`
+    /// when it has ended). PCT demotes that task at its change points; the
+    /// default ignores it.
+    ///
+    /// # Errors
+    /// [`Mismatch`] when replaying a schedule that does not fit this run.
+    fn pick_after(
+        &mut self,
+        eligible: &[TaskId],
+        default: usize,
+        last: Option<TaskId>,
+    ) -> Result<usize, Mismatch> {
+        let _ = last;
+        self.pick(eligible, default)
+    }
+
     /// A coin that comes up `true` with probability `p_ppm` per million.
     ///
     /// # Errors
@@ -66,22 +82,33 @@ pub(crate) struct Recorder {
     pub(crate) policy: Box<dyn Policy>,
     pub(crate) decisions: Vec<Decision>,
     pub(crate) preemptions: usize,
+    /// Picks made (decisions among two or more runnable tasks).
+    pub(crate) picks: u64,
 }
 
 impl Recorder {
     pub(crate) fn new(policy: Box<dyn Policy>) -> Self {
         Recorder {
             policy,
-            decisions: Vec::new(),
+            // Room for a short run's decisions in one allocation.
+            decisions: Vec::with_capacity(64),
             preemptions: 0,
+            picks: 0,
         }
     }
 
-    /// Asks the policy; returns an index into `eligible` (an index out of
-    /// range from the policy counts as the default).
+    /// Asks the policy (`last`: the task that ran the step before, if it
+    /// lives); returns an index into `eligible` (an index out of range from
+    /// the policy counts as the default).
     #[inline]
-    pub(crate) fn pick(&mut self, eligible: &[TaskId], default: usize) -> Result<usize, Mismatch> {
-        let mut chosen = self.policy.pick(eligible, default)?;
+    pub(crate) fn pick(
+        &mut self,
+        eligible: &[TaskId],
+        default: usize,
+        last: Option<TaskId>,
+    ) -> Result<usize, Mismatch> {
+        self.picks += 1;
+        let mut chosen = self.policy.pick_after(eligible, default, last)?;
         if chosen >= eligible.len() {
             chosen = default;
         }

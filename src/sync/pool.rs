@@ -13,16 +13,16 @@
 //! [`Flaw`] switches on one deliberate bug at a time, so the model-check tests
 //! can prove they catch it. Production code always uses [`Flaw::None`].
 //!
-//! The queue is ordered by a sequence number given at enqueue; a node's id is
-//! the sequence number it was enqueued with, so finding, refreshing or
-//! removing an acquire's node costs O(log n) however many wait (a pile of
-//! 100,000 waiters cancelled at shutdown stays linear overall). Only the
-//! `WakerPerPoll` twin enqueues duplicates of an id (under fresh sequence
-//! numbers), and only it searches the queue.
+//! The queue is a doubly linked list through a slab; a node's id is its slot
+//! and the slot's generation, so finding, refreshing or removing an
+//! acquire's node costs O(1) however many wait (a pile of 100,000 waiters
+//! cancelled at shutdown stays linear overall), and once the slab has grown
+//! to the queue's peak a hand-off allocates nothing. Only the
+//! `WakerPerPoll` twin enqueues duplicates of an id (nodes of their own),
+//! and only it searches the queue.
 
 use super::{Flaw, Mutex};
 use crate::probe::{self, LockClass};
-use std::collections::BTreeMap;
 use std::panic::Location;
 use std::task::{Context, Poll, Waker};
 
@@ -32,39 +32,162 @@ struct Waiter {
     granted: bool,
 }
 
+/// `Slot::prev` / `next` of no slot.
+const NIL: u32 = u32::MAX;
+
+/// A node of the waiter queue: a doubly linked list threaded through a
+/// slab, so a waiter is queued, found and removed in O(1) (a cancelled
+/// waiter of a long queue costs nothing to take out) and a slot is reused
+/// without allocating once the slab has grown to the queue's peak.
+struct Slot {
+    waiter: Option<Waiter>,
+    gen: u32,
+    prev: u32,
+    next: u32,
+}
+
+/// The FIFO queue of waiters. A node's key is its slot and the slot's
+/// generation, so a key of a removed node never finds a later tenant.
+#[derive(Default)]
+struct Queue {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    head: u32,
+    tail: u32,
+    len: usize,
+}
+
+impl Queue {
+    fn new() -> Self {
+        Queue {
+            head: NIL,
+            tail: NIL,
+            ..Queue::default()
+        }
+    }
+
+    fn key(index: u32, gen: u32) -> u64 {
+        (u64::from(gen) << 32) | u64::from(index)
+    }
+
+    /// Appends `w`; returns its key.
+    fn push_back(&mut self, w: Waiter) -> u64 {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(Slot {
+                    waiter: None,
+                    gen: 0,
+                    prev: NIL,
+                    next: NIL,
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let tail = self.tail;
+        let slot = &mut self.slots[index as usize];
+        slot.waiter = Some(w);
+        slot.prev = tail;
+        slot.next = NIL;
+        let gen = slot.gen;
+        match tail {
+            NIL => self.head = index,
+            t => self.slots[t as usize].next = index,
+        }
+        self.tail = index;
+        self.len += 1;
+        Queue::key(index, gen)
+    }
+
+    fn index(&self, key: u64) -> Option<usize> {
+        let (index, gen) = ((key & 0xffff_ffff) as usize, (key >> 32) as u32);
+        let slot = self.slots.get(index)?;
+        (slot.gen == gen && slot.waiter.is_some()).then_some(index)
+    }
+
+    fn get(&self, key: u64) -> Option<&Waiter> {
+        self.index(key).and_then(|i| self.slots[i].waiter.as_ref())
+    }
+
+    fn get_mut(&mut self, key: u64) -> Option<&mut Waiter> {
+        let i = self.index(key)?;
+        self.slots[i].waiter.as_mut()
+    }
+
+    /// Takes the node of `key` out, if it is queued.
+    fn remove(&mut self, key: u64) -> Option<Waiter> {
+        let i = self.index(key)?;
+        let (prev, next) = (self.slots[i].prev, self.slots[i].next);
+        match prev {
+            NIL => self.head = next,
+            p => self.slots[p as usize].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.slots[n as usize].prev = prev,
+        }
+        let slot = &mut self.slots[i];
+        slot.gen = slot.gen.wrapping_add(1);
+        self.free.push(i as u32);
+        self.len -= 1;
+        slot.waiter.take()
+    }
+
+    /// Keys in FIFO order.
+    fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        let mut at = self.head;
+        std::iter::from_fn(move || {
+            if at == NIL {
+                return None;
+            }
+            let slot = &self.slots[at as usize];
+            let key = Queue::key(at, slot.gen);
+            at = slot.next;
+            Some(key)
+        })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 struct PoolState {
     available: usize,
-    /// By sequence number: the FIFO order.
-    waiters: BTreeMap<u64, Waiter>,
-    next_id: u64,
+    /// The waiters, in FIFO order.
+    waiters: Queue,
 }
 
 impl PoolState {
     /// Enqueues a node for the acquire `id` (a new acquire passes `None` and
-    /// gets a fresh id; the `WakerPerPoll` twin's duplicate of `id` is
-    /// queued under a fresh sequence number). Returns the id.
+    /// gets its node's key as its id; the `WakerPerPoll` twin's duplicate of
+    /// `id` gets a node of its own). Returns the id.
     fn push(&mut self, id: Option<u64>, waker: Waker) -> u64 {
-        let seq = self.next_id;
-        self.next_id += 1;
         let node = Waiter {
-            id: id.unwrap_or(seq),
+            id: id.unwrap_or(u64::MAX),
             waker: Some(waker),
             granted: false,
         };
-        let id = node.id;
-        self.waiters.insert(seq, node);
-        id
+        let key = self.waiters.push_back(node);
+        match id {
+            Some(id) => id,
+            None => {
+                if let Some(w) = self.waiters.get_mut(key) {
+                    w.id = key;
+                }
+                key
+            }
+        }
     }
 
-    /// The sequence number of the first node of `id` that satisfies `pred`.
+    /// The key of the first node of `id` that satisfies `pred`.
     fn find(&self, id: u64, flaw: Flaw, pred: impl Fn(&Waiter) -> bool) -> Option<u64> {
-        match self.waiters.get(&id) {
+        match self.waiters.get(id) {
             Some(w) if w.id == id && pred(w) => Some(id),
             _ if flaw == Flaw::WakerPerPoll => self
                 .waiters
-                .iter()
-                .find(|(_, w)| w.id == id && pred(w))
-                .map(|(&seq, _)| seq),
+                .keys()
+                .find(|&k| self.waiters.get(k).is_some_and(|w| w.id == id && pred(w))),
             _ => None,
         }
     }
@@ -82,8 +205,7 @@ impl Pool {
         Pool {
             state: Mutex::new(PoolState {
                 available: capacity,
-                waiters: BTreeMap::new(),
-                next_id: 0,
+                waiters: Queue::new(),
             }),
             capacity,
             flaw,
@@ -107,7 +229,7 @@ impl Pool {
     }
 
     pub(crate) fn waiters(&self) -> usize {
-        self.state.with(|s| s.waiters.len())
+        self.state.with(|s| s.waiters.len)
     }
 
     /// Takes a permit if one is free and nobody queues ahead.
@@ -153,14 +275,14 @@ impl Pool {
         };
         let flaw = self.flaw;
         self.state.with(|s| {
-            if let Some(seq) = s.find(id, flaw, |w| w.granted) {
-                s.waiters.remove(&seq);
+            if let Some(key) = s.find(id, flaw, |w| w.granted) {
+                s.waiters.remove(key);
                 *slot = None;
                 return Poll::Ready(());
             }
             if flaw == Flaw::WakerPerPoll {
                 s.push(Some(id), cx.waker().clone());
-            } else if let Some(w) = s.waiters.get_mut(&id) {
+            } else if let Some(w) = s.waiters.get_mut(id) {
                 match &w.waker {
                     Some(old) if old.will_wake(cx.waker()) => {}
                     _ => w.waker = Some(cx.waker().clone()),
@@ -176,9 +298,16 @@ impl Pool {
         let wake = self.state.with(|s| {
             let was_granted = s.find(id, flaw, |w| w.granted).is_some();
             if flaw == Flaw::WakerPerPoll {
-                s.waiters.retain(|_, w| w.id != id);
+                let dups: Vec<u64> = s
+                    .waiters
+                    .keys()
+                    .filter(|&k| s.waiters.get(k).is_some_and(|w| w.id == id))
+                    .collect();
+                for k in dups {
+                    s.waiters.remove(k);
+                }
             } else {
-                s.waiters.remove(&id);
+                s.waiters.remove(id);
             }
             if was_granted && flaw != Flaw::CancelLosesHandoff {
                 Self::hand_off(s, flaw)
@@ -210,7 +339,11 @@ impl Pool {
             s.available += 1;
             return None;
         }
-        match s.waiters.values_mut().find(|w| !w.granted) {
+        let first = s
+            .waiters
+            .keys()
+            .find(|&k| s.waiters.get(k).is_some_and(|w| !w.granted));
+        match first.and_then(|k| s.waiters.get_mut(k)) {
             Some(w) => {
                 w.granted = true;
                 w.waker.take()

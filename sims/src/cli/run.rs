@@ -29,9 +29,17 @@ pub(super) struct RunArgs {
     /// The schedule policy (default: FAULTLINE_POLICY, else random).
     #[arg(long, value_enum)]
     policy: Option<PolicyArg>,
-    /// PCT's bug depth (with --policy pct).
+    /// PCT's bug depth (with --policy pct): the ordering constraints the
+    /// bug needs (1: one task merely runs first; 2: a check, another
+    /// task's write, the use; 3: two switches back and forth). Unknown:
+    /// try 1, 2, 3.
     #[arg(long, default_value_t = PCT_DEPTH_DEFAULT, value_parser = clap::value_parser!(u32).range(1..))]
     pct_depth: u32,
+    /// PCT's step count k (with --policy pct); default: measured for the
+    /// variant (the most decisions of seeds 0..3 run without change
+    /// points), the same for every seed.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pct_steps: Option<u64>,
     /// The variant: "fixed" (the default) or a pre-fix one.
     #[arg(long, default_value = crate::FIXED)]
     variant: String,
@@ -194,7 +202,15 @@ fn policy(scenario: &dyn Scenario, args: &RunArgs) -> Result<PolicySpec, String>
             _ => None,
         },
     };
-    Ok(runner::policy_for(scenario, depth))
+    Ok(
+        match (runner::policy_for(scenario, depth), args.pct_steps) {
+            (PolicySpec::Pct { depth, .. }, Some(k)) => PolicySpec::Pct {
+                depth,
+                expected_steps: k,
+            },
+            (policy, _) => policy,
+        },
+    )
 }
 
 fn one_seed(scenario: &dyn Scenario, args: &RunArgs, seed: u64, policy: PolicySpec) -> CmdResult {

@@ -68,10 +68,6 @@ impl Scenario for AppendRetention {
         2_000_000_000
     }
 
-    fn pct_steps(&self) -> u64 {
-        1_000
-    }
-
     fn configure(&self, _variant: &str, cfg: &mut SimConfig) {
         cfg.spurious_wake_ppm = 10_000;
     }

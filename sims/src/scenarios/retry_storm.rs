@@ -103,10 +103,6 @@ impl Scenario for RetryStorm {
         false
     }
 
-    fn pct_steps(&self) -> u64 {
-        3_000
-    }
-
     fn configure(&self, _variant: &str, cfg: &mut SimConfig) {
         cfg.spurious_wake_ppm = 5_000;
     }

@@ -161,10 +161,6 @@ impl Scenario for SocketPileup {
         false
     }
 
-    fn pct_steps(&self) -> u64 {
-        3_000
-    }
-
     fn configure(&self, variant: &str, cfg: &mut SimConfig) {
         cfg.spurious_wake_ppm = 10_000;
         if variant.ends_with("capped-pool") {

@@ -157,11 +157,6 @@ impl Scenario for SpendFlush {
         HORIZON_NS
     }
 
-    /// Measured: about 1,350 polls per run (seeds 0..20), at most ~2,600.
-    fn pct_steps(&self) -> u64 {
-        1_500
-    }
-
     fn configure(&self, _variant: &str, cfg: &mut SimConfig) {
         cfg.spurious_wake_ppm = 10_000;
     }

@@ -114,10 +114,6 @@ impl Scenario for SubtreeOom {
         false
     }
 
-    fn pct_steps(&self) -> u64 {
-        20_000
-    }
-
     fn configure(&self, _variant: &str, cfg: &mut SimConfig) {
         cfg.mem_limit_bytes = Some(MEM_LIMIT_BYTES);
         cfg.spurious_wake_ppm = 5_000;

@@ -52,11 +52,6 @@ impl Scenario for ToyRmw {
         false
     }
 
-    /// Measured: a run makes about `tasks + 1` scheduling decisions.
-    fn pct_steps(&self) -> u64 {
-        u64::from(self.tasks) + 1
-    }
-
     fn run(&self, variant: &str, cfg: SimConfig) -> Result<Outcome, ScenarioError> {
         self.check_variant(variant)?;
         Ok(run_toy(self.tasks, variant == "fixed", cfg))

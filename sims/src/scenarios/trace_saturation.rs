@@ -262,10 +262,6 @@ impl Scenario for TraceSaturation {
         false
     }
 
-    fn pct_steps(&self) -> u64 {
-        5_000
-    }
-
     fn configure(&self, _variant: &str, cfg: &mut SimConfig) {
         configure_at_scale(cfg, SCALE);
     }

@@ -2,20 +2,23 @@
 //! next one chosen by the schedule policy, time jumping to the next timer
 //! when every task is blocked.
 
-use super::context::{
-    self, Core, NewTask, NodeId, Ready, Shared, SlotState, Threads, TimerAction, NOT_QUEUED,
-};
+mod finish;
+mod nodes;
+mod spare;
+
+use super::context::{self, Core, NewTask, NodeId, Shared, Threads, TimerAction};
 use super::failure::Failure;
 use super::faults::FaultPlan;
 use super::handle::{start_blocking, SimHandle};
 use super::lockorder::LockOrder;
 use super::memory::MemoryMeter;
-use super::node::{Boot, Node, NodeConfig, NodeEvent};
+use super::node::{Boot, Node, NodeConfig};
 use super::outcome::Outcome;
 use super::pct::PctPolicy;
 use super::policy::{Decision, Mismatch, Policy, Recorder, TaskId};
 use super::probe_impl::SimProbe;
 use super::random::RandomPolicy;
+use super::ready::SlotState;
 use super::replay::ReplayPolicy;
 use super::trace::{EventKind, Trace};
 use crate::sched::{Completion, JoinError};
@@ -37,11 +40,14 @@ pub const SIM_EPOCH_NS: u64 = 1_767_225_600_000_000_000;
 pub enum PolicyKind {
     /// Uniformly random among runnable tasks.
     Random,
-    /// PCT with this bug depth; `expected_steps` sizes the change points.
+    /// PCT with this bug depth ([`PctPolicy`](super::PctPolicy): the
+    /// paper's algorithm; how to choose the depth and size `k`).
     Pct {
         /// Bug depth `d` (number of ordering constraints), at least 1.
         depth: u32,
-        /// About how many scheduling decisions a run makes.
+        /// About how many scheduling decisions (among two or more runnable
+        /// tasks) a run makes: PCT's `k`. 0: not known, each change point
+        /// draws its own scale ([`PctPolicy::measure_steps`] measures it).
         expected_steps: u64,
     },
     /// Every choice read from a fuzzer's bytes ([`BytesPolicy`](super::BytesPolicy)).
@@ -107,11 +113,21 @@ impl Default for SimConfig {
     }
 }
 
+/// What a poll needs of a task, in 32 bytes on one cache line: with
+/// thousands of tasks polled in random order, every line a poll touches is
+/// a likely miss. The rest is in [`TaskCold`].
+#[repr(align(32))]
 struct TaskSlot {
+    fut: BoxFuture<()>,
     id: TaskId,
     node: NodeId,
+    /// The slot's generation while this task lives in it (its wakers').
+    gen: u32,
+}
+
+/// What only spawning, ending and reports need of a task.
+struct TaskCold {
     name: &'static str,
-    fut: BoxFuture<()>,
     done: Arc<Completion>,
 }
 
@@ -122,6 +138,8 @@ struct TaskSlot {
 pub struct Sim {
     pub(crate) shared: Rc<Shared>,
     tasks: Vec<Option<TaskSlot>>,
+    /// `cold[slot]` goes with `tasks[slot]`.
+    cold: Vec<Option<TaskCold>>,
     free: Vec<u32>,
     slot_of: BTreeMap<TaskId, u32>,
     cfg: SimConfig,
@@ -140,6 +158,8 @@ pub struct Sim {
     /// The batch of spawned tasks being admitted (kept for its buffer).
     admitting: Vec<NewTask>,
     loop_cost: super::cost::LoopMeter,
+    /// The (emptied) holder of the recycled buffers, refilled at the end.
+    spare: Option<Box<spare::Spare>>,
     _probe: crate::probe::Installed,
 }
 
@@ -161,16 +181,15 @@ impl Sim {
             }
             PolicyKind::Bytes(bytes) => Box::new(super::bytes::BytesPolicy::new(bytes.clone())),
         };
+        let mut spare = spare::take();
         let core = Core {
             now_ns: SIM_EPOCH_NS,
             start_ns: SIM_EPOCH_NS,
-            timers: BTreeMap::new(),
-            next_timer_ns: u64::MAX,
-            timer_seq: 0,
+            timers: std::mem::take(&mut spare.timers),
             nodes: vec![Node::new("main".into(), NodeConfig::default(), None)],
-            spawned: Vec::new(),
+            spawned: std::mem::take(&mut spare.spawned),
             next_task: 0,
-            aborts: Vec::new(),
+            aborts: std::mem::take(&mut spare.aborts),
             threads: Threads {
                 threads_max: cfg.threads_max,
                 ..Default::default()
@@ -178,7 +197,7 @@ impl Sim {
             fault_log: Vec::new(),
         };
         let shared = Rc::new(Shared {
-            ready: RefCell::new(Ready::default()),
+            ready: RefCell::new(std::mem::take(&mut spare.ready)),
             core: RefCell::new(core),
             rec: RefCell::new(Recorder::new(policy)),
             current: Cell::new(None),
@@ -200,8 +219,9 @@ impl Sim {
         Sim {
             loop_cost: super::cost::LoopMeter::new(cfg.loop_cost),
             shared,
-            tasks: Vec::new(),
-            free: Vec::new(),
+            tasks: std::mem::take(&mut spare.tasks),
+            cold: std::mem::take(&mut spare.cold),
+            free: std::mem::take(&mut spare.free),
             slot_of: BTreeMap::new(),
             cfg,
             steps: 0,
@@ -210,9 +230,10 @@ impl Sim {
             main_done: false,
             nodes_down: 0,
             pause_end_max_ns: 0,
-            eligible: Vec::new(),
-            eligible_pos: Vec::new(),
-            admitting: Vec::new(),
+            eligible: std::mem::take(&mut spare.eligible),
+            eligible_pos: std::mem::take(&mut spare.eligible_pos),
+            admitting: std::mem::take(&mut spare.admitting),
+            spare: Some(spare),
             _probe: crate::probe::install(Rc::new(SimProbe)),
         }
     }
@@ -280,17 +301,34 @@ impl Sim {
 
     /// One scheduling step: fire due timers, pick a task, poll it. Returns
     /// false when the run must stop.
+    #[inline]
     fn step(&mut self) -> bool {
-        self.fire_due_timers();
-        let pos = match self.choose() {
-            Chosen::At(pos) => pos,
+        let (now, due) = {
+            let core = self.shared.core.borrow();
+            (core.now_ns, core.timers.maybe_due(core.now_ns))
+        };
+        let now = if due {
+            self.fire_due_timers();
+            self.shared.now_ns()
+        } else {
+            now
+        };
+        let slot = match self.choose(now) {
+            Chosen::At(slot) => slot,
             Chosen::Nothing => return self.advance_time(),
             Chosen::Mismatch => return false,
         };
-        let slot = self.shared.ready.borrow_mut().take_at(pos);
         self.poll_slot(slot);
-        self.admit_spawned();
-        self.process_aborts();
+        let (spawned, aborts) = {
+            let core = self.shared.core.borrow();
+            (!core.spawned.is_empty(), !core.aborts.is_empty())
+        };
+        if spawned {
+            self.admit_batch();
+        }
+        if aborts {
+            self.process_aborts();
+        }
         self.steps += 1;
         if self.steps >= self.cfg.steps_max {
             self.shared.fail(Failure::StepLimit(self.cfg.steps_max));
@@ -300,27 +338,34 @@ impl Sim {
     }
 
     /// Picks the next task among the eligible ones (ready, on a node that is
-    /// up and not paused); returns its position in the ready queue.
-    fn choose(&mut self) -> Chosen {
-        let now = self.shared.core.borrow().now_ns;
+    /// up and not paused) and takes it out of the ready queue.
+    #[inline]
+    fn choose(&mut self, now: u64) -> Chosen {
         if self.nodes_down > 0 || self.pause_end_max_ns > now {
             return self.choose_filtered(now);
         }
         // Every node runs: every ready task is eligible, in queue order.
-        let ready = self.shared.ready.borrow();
-        let eligible = &ready.ids[..];
-        match eligible.len() {
+        let mut ready = self.shared.ready.borrow_mut();
+        let pos = match ready.ids.len() {
             0 => return Chosen::Nothing,
-            1 => return Chosen::At(0),
-            _ => {}
-        }
-        let default = match self.last_slot.and_then(|s| ready.pos(s)) {
-            Some(pos) => pos,
-            None => oldest(eligible),
+            1 => 0,
+            _ => {
+                let default = match self.last_slot.and_then(|s| ready.pos(s)) {
+                    Some(pos) => pos,
+                    None => ready.oldest_pos(),
+                };
+                let last = self.last_id();
+                let picked = self.shared.rec.borrow_mut().pick(&ready.ids, default, last);
+                match picked {
+                    Ok(pos) => pos,
+                    Err(m) => {
+                        drop(ready);
+                        return self.mismatch(m);
+                    }
+                }
+            }
         };
-        let picked = self.shared.rec.borrow_mut().pick(eligible, default);
-        drop(ready);
-        self.picked(picked)
+        Chosen::At(ready.take_at(pos))
     }
 
     /// `choose` when some node is down or paused: only the ready tasks of
@@ -340,37 +385,49 @@ impl Sim {
                 }
             }
         }
-        match self.eligible.len() {
+        let pos = match self.eligible.len() {
             0 => return Chosen::Nothing,
-            1 => return Chosen::At(self.eligible_pos[0]),
-            _ => {}
-        }
-        let last = self
-            .last_slot
-            .and_then(|s| self.tasks[s as usize].as_ref())
-            .and_then(|t| self.eligible.iter().position(|&e| e == t.id));
-        let default = last.unwrap_or_else(|| oldest(&self.eligible));
-        let picked = self.shared.rec.borrow_mut().pick(&self.eligible, default);
-        let picked = picked.map(|i| self.eligible_pos[i]);
-        self.picked(picked)
-    }
-
-    fn picked(&mut self, picked: Result<usize, Mismatch>) -> Chosen {
-        match picked {
-            Ok(pos) => Chosen::At(pos),
-            Err(m) => {
-                self.shared.fail(Failure::ReplayMismatch(m.detail));
-                Chosen::Mismatch
+            1 => self.eligible_pos[0],
+            _ => {
+                let last = self
+                    .last_slot
+                    .and_then(|s| self.tasks[s as usize].as_ref())
+                    .and_then(|t| self.eligible.iter().position(|&e| e == t.id));
+                let default = last.unwrap_or_else(|| oldest(&self.eligible));
+                let last = self.last_id();
+                let picked = self
+                    .shared
+                    .rec
+                    .borrow_mut()
+                    .pick(&self.eligible, default, last);
+                match picked {
+                    Ok(i) => self.eligible_pos[i],
+                    Err(m) => return self.mismatch(m),
+                }
             }
-        }
+        };
+        Chosen::At(self.shared.ready.borrow_mut().take_at(pos))
     }
 
+    /// The id of the task polled last, while it lives.
+    #[inline]
+    fn last_id(&self) -> Option<TaskId> {
+        let slot = self.last_slot?;
+        self.tasks[slot as usize].as_ref().map(|t| t.id)
+    }
+
+    #[cold]
+    fn mismatch(&mut self, m: Mismatch) -> Chosen {
+        self.shared.fail(Failure::ReplayMismatch(m.detail));
+        Chosen::Mismatch
+    }
+
+    #[inline]
     fn poll_slot(&mut self, slot: u32) {
-        let gen = self.shared.ready.borrow().slots[slot as usize].gen;
         let Some(task) = self.tasks[slot as usize].as_mut() else {
             return;
         };
-        let (id, node, name) = (task.id, task.node, task.name);
+        let (id, node, gen) = (task.id, task.node, task.gen);
         self.last_slot = Some(slot);
         self.shared.current.set(Some((id, node)));
         let waker = context::waker(slot, gen);
@@ -384,11 +441,12 @@ impl Sim {
             core.now_ns += self.cfg.poll_cost_ns + overhead;
             core.now_ns
         };
+        let cold = &self.cold;
         self.shared
             .trace
             .borrow_mut()
             .event(now, EventKind::Poll, id, 0, || {
-                format!("poll task {id} '{name}'")
+                format!("poll task {id} '{}'", task_name(cold, slot))
             });
         match polled {
             Ok(Poll::Pending) => {
@@ -400,7 +458,7 @@ impl Sim {
             Err(payload) => {
                 let message = super::quiet_panics::message(&payload);
                 self.shared.fail(Failure::Panic {
-                    task: name.to_string(),
+                    task: task_name(&self.cold, slot).to_string(),
                     message,
                 });
                 self.remove_slot(slot, Err(JoinError::Panicked));
@@ -409,7 +467,15 @@ impl Sim {
     }
 
     /// Places tasks spawned since the last call into the slab, runnable.
+    #[inline]
     fn admit_spawned(&mut self) {
+        if self.shared.core.borrow().spawned.is_empty() {
+            return;
+        }
+        self.admit_batch();
+    }
+
+    fn admit_batch(&mut self) {
         // The two buffers trade places, so neither is allocated again.
         let mut batch = std::mem::take(&mut self.admitting);
         loop {
@@ -432,27 +498,31 @@ impl Sim {
             Some(s) => s,
             None => {
                 self.tasks.push(None);
-                self.shared.ready.borrow_mut().slots.push(SlotState {
-                    gen: 0,
-                    pos: NOT_QUEUED,
-                    id: t.id,
-                });
+                self.cold.push(None);
+                self.shared
+                    .ready
+                    .borrow_mut()
+                    .slots
+                    .push(SlotState::new(t.id));
                 (self.tasks.len() - 1) as u32
             }
         };
         self.slot_of.insert(t.id, slot);
+        let mut ready = self.shared.ready.borrow_mut();
+        ready.new_tenant(slot, t.id);
+        let gen = ready.slots[slot as usize].gen;
+        ready.wake(slot, gen);
+        drop(ready);
         self.tasks[slot as usize] = Some(TaskSlot {
+            fut: t.fut,
             id: t.id,
             node: t.node,
+            gen,
+        });
+        self.cold[slot as usize] = Some(TaskCold {
             name: t.name,
-            fut: t.fut,
             done: t.done,
         });
-        let mut ready = self.shared.ready.borrow_mut();
-        let st = &mut ready.slots[slot as usize];
-        st.id = t.id;
-        let gen = st.gen;
-        ready.wake(slot, gen);
     }
 
     /// Removes a task, drops its future (as that task, so its guards report
@@ -461,6 +531,9 @@ impl Sim {
         let Some(task) = self.tasks[slot as usize].take() else {
             return;
         };
+        let TaskCold { name, done } = self.cold[slot as usize]
+            .take()
+            .expect("a live task has its cold half");
         {
             let mut ready = self.shared.ready.borrow_mut();
             ready.remove(slot);
@@ -475,14 +548,7 @@ impl Sim {
         }
         self.free.push(slot);
         self.slot_of.remove(&task.id);
-        let TaskSlot {
-            id,
-            name,
-            fut,
-            done,
-            node,
-            ..
-        } = task;
+        let TaskSlot { id, fut, node, .. } = task;
         self.shared.current.set(Some((id, node)));
         let dropped = catch_unwind(AssertUnwindSafe(move || drop(fut)));
         self.shared.current.set(None);
@@ -520,16 +586,10 @@ impl Sim {
             let action = {
                 let mut core = self.shared.core.borrow_mut();
                 let now = core.now_ns;
-                if core.next_timer_ns > now {
+                if !core.timers.maybe_due(now) {
                     return;
                 }
-                match core.timers.first_key_value() {
-                    Some((&(at, _), _)) if at <= now => core.timers.pop_first().map(|(_, a)| a),
-                    first => {
-                        core.next_timer_ns = first.map_or(u64::MAX, |(&(at, _), _)| at);
-                        None
-                    }
-                }
+                core.timers.pop_due(now)
             };
             match action {
                 None => return,
@@ -561,8 +621,8 @@ impl Sim {
     /// deadlock. Returns false when the run must stop.
     fn advance_time(&mut self) -> bool {
         let next = {
-            let core = self.shared.core.borrow();
-            let timer = core.timers.first_key_value().map(|(k, _)| k.0);
+            let mut core = self.shared.core.borrow_mut();
+            let timer = core.timers.first_ns();
             let ready = self.shared.ready.borrow();
             let pause_end = ready
                 .queue
@@ -601,231 +661,32 @@ impl Sim {
         let core = self.shared.core.borrow();
         self.tasks
             .iter()
-            .flatten()
+            .zip(&self.cold)
+            .filter_map(|(t, c)| Some((t.as_ref()?, c.as_ref()?)))
             .take(20)
-            .map(|t| {
+            .map(|(t, c)| {
                 format!(
                     "{} '{}' on {}",
-                    t.id, t.name, core.nodes[t.node as usize].name
+                    t.id, c.name, core.nodes[t.node as usize].name
                 )
             })
             .collect()
     }
 }
 
-// Node faults and the end of a run.
-impl Sim {
-    /// Draws the plan's node faults (times, nodes, sizes) from the policy
-    /// and puts them on the timer wheel.
-    fn schedule_node_faults(&mut self) {
-        let plan = self.shared.plan.clone();
-        let faulty: Vec<NodeId> = {
-            let core = self.shared.core.borrow();
-            (0..core.nodes.len() as NodeId)
-                .filter(|&n| core.nodes[n as usize].cfg.faulty)
-                .collect()
-        };
-        if faulty.is_empty() || plan.horizon_ns == 0 {
-            return;
-        }
-        let s = Rc::clone(&self.shared);
-        let pick_node = || faulty[s.draw(faulty.len() as u64) as usize];
-        let mut events = Vec::new();
-        for _ in 0..plan.crashes {
-            let at = s.draw(plan.horizon_ns);
-            let node = pick_node();
-            let downtime_ns = plan.downtime_ns;
-            events.push((at, NodeEvent::Crash { node, downtime_ns }));
-        }
-        for _ in 0..plan.pauses {
-            let at = s.draw(plan.horizon_ns);
-            let node = pick_node();
-            let pause_ns = 1 + s.draw(plan.pause_ns_max);
-            events.push((at, NodeEvent::Pause { node, pause_ns }));
-        }
-        for _ in 0..plan.clock_jumps {
-            let at = s.draw(plan.horizon_ns);
-            let node = pick_node();
-            let m = plan.jump_ns_max;
-            let delta_ns = s.draw(2 * m + 1) as i64 - m as i64;
-            events.push((at, NodeEvent::ClockJump { node, delta_ns }));
-        }
-        let mut core = s.core.borrow_mut();
-        let start = core.start_ns;
-        for (at, ev) in events {
-            core.add_timer(start + at, TimerAction::Node(ev));
-        }
-    }
-
-    fn node_event(&mut self, ev: NodeEvent) {
-        let now = self.now_ns();
-        if let NodeEvent::Crash { node, .. } = ev {
-            // A node that is already down cannot crash again (and must not
-            // be restarted twice: two live instances of one process).
-            if !self.shared.core.borrow().nodes[node as usize].up {
-                return;
-            }
-        }
-        let name = |core: &Core, n: NodeId| core.nodes[n as usize].name.clone();
-        let line = {
-            let mut core = self.shared.core.borrow_mut();
-            let line = match ev {
-                NodeEvent::Crash { node, downtime_ns } => {
-                    core.add_timer(
-                        now + downtime_ns.max(1),
-                        TimerAction::Node(NodeEvent::Restart { node }),
-                    );
-                    format!(
-                        "node '{}' crashes (down {} ms)",
-                        name(&core, node),
-                        downtime_ns / 1_000_000
-                    )
-                }
-                NodeEvent::Restart { node } => format!("node '{}' restarts", name(&core, node)),
-                NodeEvent::Pause { node, pause_ns } => {
-                    let n = &mut core.nodes[node as usize];
-                    n.paused_until_ns = n.paused_until_ns.max(now + pause_ns);
-                    self.pause_end_max_ns = self.pause_end_max_ns.max(n.paused_until_ns);
-                    format!(
-                        "node '{}' pauses {} ms",
-                        name(&core, node),
-                        pause_ns / 1_000_000
-                    )
-                }
-                NodeEvent::ClockJump { node, delta_ns } => {
-                    core.nodes[node as usize].cfg.skew_ns += delta_ns;
-                    format!(
-                        "node '{}' clock jumps {} ms",
-                        name(&core, node),
-                        delta_ns / 1_000_000
-                    )
-                }
-            };
-            let at_ms = (now - core.start_ns) as f64 / 1e6;
-            core.fault_log.push(format!("{at_ms:.3} ms: {line}"));
-            line
-        };
-        self.shared.event(EventKind::Node, 0, 0, || line);
-        match ev {
-            NodeEvent::Crash { node, .. } => self.crash_node(node),
-            NodeEvent::Restart { node } => self.restart_node(node),
-            _ => {}
-        }
-    }
-
-    /// Drops every task of `node` (a process crash: memory state is gone,
-    /// durable state kept by the scenario survives).
-    fn crash_node(&mut self, node: NodeId) {
-        {
-            let mut core = self.shared.core.borrow_mut();
-            let n = &mut core.nodes[node as usize];
-            if n.up {
-                n.up = false;
-                self.nodes_down += 1;
-            }
-        }
-        let slots: Vec<u32> = self
-            .slot_of
-            .values()
-            .copied()
-            .filter(|&s| {
-                self.tasks[s as usize]
-                    .as_ref()
-                    .is_some_and(|t| t.node == node)
-            })
-            .collect();
-        for slot in slots {
-            self.remove_slot(slot, Err(JoinError::Cancelled));
-        }
-        let mut core = self.shared.core.borrow_mut();
-        core.threads.queued.retain(|j| j.node != node);
-    }
-
-    fn restart_node(&mut self, node: NodeId) {
-        let boot = {
-            let mut core = self.shared.core.borrow_mut();
-            let n = &mut core.nodes[node as usize];
-            if !n.up {
-                n.up = true;
-                self.nodes_down -= 1;
-            }
-            n.restarts += 1;
-            n.boot.clone()
-        };
-        if let Some(boot) = boot {
-            boot(SimHandle { node });
-            self.admit_spawned();
-        }
-    }
-
-    fn finish(mut self) -> Outcome {
-        let s = Rc::clone(&self.shared);
-        let failure = s.failure.borrow_mut().take();
-        let (decisions, preemptions, policy) = {
-            let mut rec = s.rec.borrow_mut();
-            (
-                std::mem::take(&mut rec.decisions),
-                rec.preemptions,
-                rec.policy.name(),
-            )
-        };
-        let (trace_hash, trace_events, log) = {
-            let mut t = s.trace.borrow_mut();
-            (t.hash, t.events, t.log.take().unwrap_or_default())
-        };
-        let mut mem = std::mem::take(&mut *s.mem.borrow_mut());
-        let mut core = s.core.borrow_mut();
-        let start = core.start_ns;
-        mem.samples.iter_mut().for_each(|x| x.0 -= start);
-        let mut thread_samples = std::mem::take(&mut core.threads.samples);
-        thread_samples.iter_mut().for_each(|x| x.0 -= start);
-        let out = Outcome {
-            failure,
-            policy,
-            trace_hash,
-            trace_events,
-            steps: self.steps,
-            virtual_ns: core.now_ns - start,
-            decisions,
-            preemptions,
-            mem_peak_bytes: mem.peak,
-            mem_samples: mem.samples,
-            threads_peak: core.threads.peak,
-            thread_samples,
-            fault_log: std::mem::take(&mut core.fault_log),
-            log,
-            metrics: std::mem::take(&mut *s.metrics.borrow_mut()).finish(),
-        };
-        drop(core);
-        self.drop_all_tasks();
-        out
-    }
-
-    fn drop_all_tasks(&mut self) {
-        let slots: Vec<u32> = self.slot_of.values().copied().collect();
-        for slot in slots {
-            self.remove_slot(slot, Err(JoinError::Cancelled));
-        }
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        self.drop_all_tasks();
-        self.shared.core.borrow_mut().timers.clear();
-        super::quiet_panics::leave_sim();
-        context::uninstall();
-    }
-}
-
 /// What `choose` found.
 enum Chosen {
-    /// Run the task at this position of the ready queue.
-    At(usize),
+    /// Run the task in this slot (taken out of the ready queue).
+    At(u32),
     /// No task is eligible.
     Nothing,
     /// The policy's answer did not fit (the run has failed).
     Mismatch,
+}
+
+/// The name of the task in `slot` (`"?"` for an empty slot).
+fn task_name(cold: &[Option<TaskCold>], slot: u32) -> &'static str {
+    cold[slot as usize].as_ref().map_or("?", |c| c.name)
 }
 
 /// The index of the oldest (smallest id) task in `ids` (not empty).
