@@ -1,9 +1,23 @@
-//! The asset service, one request at a time (the concurrent checks are in
-//! loom_admission, shuttle_admission and the subtree-oom scenario): the
-//! fast path, the immediate 503 with `Retry-After: 1`, a duplicate creation
-//! answered 503 and then served from the file, cancellation checked every
-//! 256 items, the pending-chunk cap's clear error, and error paths that
-//! give everything back. Each check's flawed twin is caught.
+//! The asset service, one request (or a few parked ones) at a time; the
+//! concurrent checks are in loom_admission, shuttle_admission and the
+//! subtree-oom scenario.
+//!
+//! One check per layer of the incident's fix, each of that layer's own
+//! property, each watched failing on the fixed service with that one layer
+//! removed (a planted [`Flaw`]) and the other layers kept:
+//!
+//! | layer | property checked | flaw that removes it |
+//! |---|---|---|
+//! | create permit | bytes held by parked creations <= permits x one creation's bytes | `NoCreatePermit` |
+//! | 503 at once, Retry-After: 1 | a creation over the cap is answered 503 + `Retry-After: 1` on its first poll | `WaitsForPermit`, `RetryAfterZero` |
+//! | exists check before the permit | an existing file is served while every create permit is held | `PermitBeforeExists` |
+//! | pending-chunk cap | under a runaway producer a creation's pending map stays <= 2 x concurrency and its memory within its window; it aborts with a clear error | `ProducerRunsAheadUncapped` |
+//! | cancellation every 256 items | at most 256 items written to a client after it left, from any point it leaves at (and exactly 256 from the worst one) | `CancelCheckPerChunk`, `CancelCheckOffByOne` |
+//!
+//! plus the paths that must give everything back (cancel, upstream error,
+//! file-store error: `LeakOnCancel`), the read-back of a file that appeared,
+//! and the pre-fix reader gate. Every future is driven by a bounded poll
+//! loop: a flaw that makes a request wait forever fails, not hangs.
 #![cfg(not(any(faultline_loom, faultline_shuttle)))]
 
 mod support;
@@ -11,18 +25,29 @@ mod support;
 mod world;
 
 use faultline::admission::{
-    AdmissionConfig, AssetService, Flaw, GetError, MemFileStore, Served, Upstream,
+    AdmissionConfig, FileError, FileStore, Flaw, GetError, MemFileStore, Served, Upstream,
     CANCEL_CHECK_ITEMS,
 };
 use faultline::retry::{CallError, ServiceUnavailable};
-use faultline::sync::{block_on, Arc, DynArc};
+use faultline::sync::{Arc, DynArc};
 use faultline::BoxFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
-use support::poll_once;
-use world::{check_quiescent, world, Behaviour, TestClient, ITEM_BYTES};
+use std::task::Poll;
+use support::{block_on_bounded, poll_once};
+use world::{
+    check_quiescent, install_meter, model_config, world, world_with, Behaviour, TestClient,
+    ITEM_BYTES,
+};
+
+/// Polls a test future may take at most (they depend on no outside event).
+const POLLS_MAX: usize = 100_000;
+
+fn run<F: std::future::Future>(fut: F) -> F::Output {
+    block_on_bounded(fut, POLLS_MAX)
+}
 
 /// `key`'s request for a client that never accepts, polled once: it holds
-/// a create permit and a chunk until dropped.
+/// a create permit and its chunks until dropped.
 fn parked<'a>(
     w: &'a world::World,
     key: &'a str,
@@ -33,200 +58,181 @@ fn parked<'a>(
     get
 }
 
-#[test]
-fn the_fast_path_streams_an_existing_file_without_a_create_permit() {
-    let w = world(1, 4, 8, Flaw::None, &["x"]);
+// ---- layer: create permit ----
+
+/// Parks `requests` creations (stuck clients) on a service with 2 create
+/// permits; the bytes held must stay within 2 x what one parked creation
+/// holds (measured alone first).
+fn create_permit_layer(flaw: Flaw) -> Result<(), String> {
+    let one = {
+        let (_probe, meter) = install_meter();
+        let w = world(2, 4, 40, flaw, &[]);
+        let stuck = TestClient::new(Behaviour::Stuck);
+        let p = parked(&w, "solo", &stuck);
+        let held = meter.now.load(Ordering::SeqCst);
+        drop(p);
+        held
+    };
+    let (_probe, meter) = install_meter();
+    let w = world(2, 4, 40, flaw, &[]);
     let stuck = TestClient::new(Behaviour::Stuck);
-    let creating = parked(&w, "a", &stuck);
-    assert_eq!(w.svc.create_permits_available(), 0);
-    let c = TestClient::new(Behaviour::Instant);
-    let r = block_on(w.svc.get("x", &c));
-    assert_eq!(
-        r,
-        Ok(Served::Existing {
-            bytes: 3 * ITEM_BYTES
-        })
-    );
-    drop(creating);
-    check_quiescent(&w);
+    let keys = ["a", "b", "c", "d", "e"];
+    let mut held = Vec::new();
+    for key in keys {
+        let mut get = Box::pin(w.svc.get(key, &stuck));
+        match poll_once(&mut get) {
+            Poll::Pending => held.push(get),
+            Poll::Ready(r) => assert!(matches!(r, Err(GetError::Overloaded { .. })), "{r:?}"),
+        }
+    }
+    let peak = meter.peak.load(Ordering::SeqCst);
+    drop(held);
+    check_quiescent(&w, Some(&meter), &keys);
+    if peak > 2 * one {
+        return Err(format!(
+            "{} parked creations hold {peak} bytes > 2 permits x {one} bytes of one creation",
+            keys.len()
+        ));
+    }
+    println!("{flaw:?}: one creation {one} B, five requests {peak} B");
+    Ok(())
 }
 
 #[test]
-fn a_full_service_answers_503_with_retry_after_at_once() {
-    let w = world(1, 4, 8, Flaw::None, &[]);
+fn the_create_permit_bounds_the_bytes_of_parked_creations() {
+    create_permit_layer(Flaw::None).unwrap();
+}
+
+#[test]
+fn creations_without_a_create_permit_are_caught_by_the_byte_bound() {
+    let e = create_permit_layer(Flaw::NoCreatePermit).unwrap_err();
+    println!("caught: {e}");
+    assert!(e.contains("5 parked creations hold"), "{e}");
+}
+
+// ---- layer: 503 at once with Retry-After: 1 ----
+
+/// A second creation while the only create permit is held: answered on
+/// its first poll, 503 with `Retry-After: 1`, holding nothing.
+fn rejection_layer(flaw: Flaw) -> Result<(), String> {
+    let w = world(1, 4, 8, flaw, &[]);
     let stuck = TestClient::new(Behaviour::Stuck);
     let creating = parked(&w, "a", &stuck);
     let c = TestClient::new(Behaviour::Instant);
     let mut second = Box::pin(w.svc.get("b", &c));
-    // Non-blocking: answered on its first poll, holding nothing.
-    let r = match poll_once(&mut second) {
-        std::task::Poll::Ready(r) => r,
-        std::task::Poll::Pending => panic!("a rejected request waited"),
+    let e = match poll_once(&mut second) {
+        Poll::Pending => return Err("a request over the cap waited instead of a 503".into()),
+        Poll::Ready(Ok(s)) => return Err(format!("a request over the cap was served: {s:?}")),
+        Poll::Ready(Err(e)) => e,
     };
-    let e = r.unwrap_err();
-    assert_eq!(
-        e,
-        GetError::Overloaded {
-            retry_after_ms: 1_000
-        }
-    );
-    assert_eq!(
-        (e.status(), e.retry_after_header().as_deref()),
-        (503, Some("1"))
-    );
+    let seen = (e.status(), e.retry_after_header());
+    if seen != (503, Some("1".to_string())) {
+        return Err(format!(
+            "a rejection answered {seen:?}, not 503 + Retry-After: 1"
+        ));
+    }
+    if w.svc.create_permits_available() != 0 {
+        return Err("the rejection touched the parked creation's permit".into());
+    }
+    drop(creating);
+    check_quiescent(&w, None, &["a", "b"]);
+    Ok(())
+}
+
+#[test]
+fn a_full_service_answers_503_with_retry_after_at_once() {
+    rejection_layer(Flaw::None).unwrap();
+    let e = GetError::Overloaded {
+        retry_after_ms: 1_000,
+    };
     assert_eq!(
         e.into_call_error(0),
         CallError::Unavailable(ServiceUnavailable {
             retry_after_ms: Some(1_000)
         })
     );
-    assert_eq!(w.svc.stats().rejected, 1);
-    assert_eq!(
-        w.svc.create_permits_available(),
-        0,
-        "the parked creation keeps its permit"
-    );
-    drop(creating);
-    check_quiescent(&w);
 }
 
 #[test]
-fn a_duplicate_creation_gets_503_then_the_finished_file() {
-    let w = world(2, 4, 8, Flaw::None, &[]);
+fn waiting_for_a_permit_instead_of_503_is_caught() {
+    let e = rejection_layer(Flaw::WaitsForPermit).unwrap_err();
+    println!("caught: {e}");
+    assert!(e.contains("waited"), "{e}");
+}
+
+#[test]
+fn a_503_saying_retry_after_0_is_caught() {
+    let e = rejection_layer(Flaw::RetryAfterZero).unwrap_err();
+    println!("caught: {e}");
+    assert!(e.contains("not 503 + Retry-After: 1"), "{e}");
+}
+
+// ---- layer: exists check before the permit ----
+
+fn exists_layer(flaw: Flaw) -> Result<(), String> {
+    let w = world(1, 4, 8, flaw, &["x"]);
     let stuck = TestClient::new(Behaviour::Stuck);
-    let first = parked(&w, "k", &stuck);
+    let creating = parked(&w, "a", &stuck);
     let c = TestClient::new(Behaviour::Instant);
-    let dup = block_on(w.svc.get("k", &c));
-    assert_eq!(
-        dup,
-        Err(GetError::Overloaded {
-            retry_after_ms: 1_000
-        })
-    );
-    drop(first);
-    let made = block_on(w.svc.get("k", &c));
-    assert_eq!(
-        made,
-        Ok(Served::Created {
-            items: 8,
-            bytes: 8 * ITEM_BYTES
-        })
-    );
-    let again = block_on(w.svc.get("k", &c));
-    assert_eq!(
-        again,
-        Ok(Served::Existing {
-            bytes: 8 * ITEM_BYTES
-        })
-    );
-    assert_eq!(w.files.publications("k"), 1);
-    check_quiescent(&w);
-}
-
-/// Items of [`ITEM_BYTES`]; the client leaves once item `leave_at` has
-/// been handed out.
-struct LeavingUpstream {
-    client: Arc<TestClient>,
-    leave_at: u64,
-    read: AtomicU64,
-}
-
-impl Upstream for LeavingUpstream {
-    fn read_items(
-        &self,
-        _: &str,
-        from: u64,
-        count_max: usize,
-    ) -> BoxFuture<Result<Vec<u64>, String>> {
-        let n = 4_096u64.saturating_sub(from).min(count_max as u64);
-        self.read.fetch_add(n, Ordering::SeqCst);
-        if from + n > self.leave_at {
-            self.client.leave();
-        }
-        Box::pin(async move { Ok(vec![ITEM_BYTES; n as usize]) })
+    let r = run(w.svc.get("x", &c));
+    drop(creating);
+    check_quiescent(&w, None, &["a"]);
+    match r {
+        Ok(Served::Existing { bytes }) if bytes == 3 * ITEM_BYTES => Ok(()),
+        other => Err(format!(
+            "an existing file was not served while the create permits were busy: {other:?}"
+        )),
     }
 }
 
-/// A client leaves after item 300 of a 1,024-item chunk: the service reads
-/// at most 256 more items, answers `ClientGone` and holds nothing.
-fn leave_mid_chunk(flaw: Flaw) -> Result<(), String> {
-    let client = Arc::new(TestClient::new(Behaviour::Instant));
-    let up = DynArc::new(LeavingUpstream {
-        client: Arc::clone(&client),
-        leave_at: 300,
-        read: AtomicU64::new(0),
-    });
-    let files = MemFileStore::new();
+#[test]
+fn the_fast_path_serves_an_existing_file_while_every_create_permit_is_held() {
+    exists_layer(Flaw::None).unwrap();
+}
+
+#[test]
+fn taking_the_permit_before_the_exists_check_is_caught() {
+    let e = exists_layer(Flaw::PermitBeforeExists).unwrap_err();
+    println!("caught: {e}");
+    assert!(e.contains("Overloaded"), "{e}");
+}
+
+// ---- layer: pending-chunk cap ----
+
+/// A 40-chunk file created for a client that accepts at once, under the
+/// producer regression: the creation must abort with the clear error
+/// before its pending map passes 2 x concurrency, and never hold more than
+/// its read-ahead window of chunk bytes.
+fn pending_cap_layer(flaw: Flaw) -> Result<GetError, String> {
+    let (_probe, meter) = install_meter();
     let cfg = AdmissionConfig {
-        chunk_items: 1_024,
+        chunk_items: 4,
         flaw,
         ..AdmissionConfig::fixed(1)
     };
-    let svc = AssetService::new(
-        cfg,
-        DynArc::new(files.clone()),
-        DynArc::clone(&up) as DynArc<dyn Upstream>,
-    );
-    let r = block_on(svc.get("k", &*client));
-    assert_eq!(r, Err(GetError::ClientGone));
-    let st = svc.stats();
-    assert_eq!(
-        (
-            st.chunk_bytes_now,
-            st.pending_chunks_now,
-            files.open_drafts()
-        ),
-        (0, 0, 0)
-    );
-    assert_eq!(svc.create_permits_available(), 1);
-    let read = up.read.load(Ordering::SeqCst);
-    let allowed = 300 + CANCEL_CHECK_ITEMS as u64;
-    if read > allowed {
+    let w = world_with(cfg, 160, &[]);
+    let c = TestClient::new(Behaviour::Instant);
+    let r = run(w.svc.get("big", &c));
+    check_quiescent(&w, Some(&meter), &["big"]);
+    let pending = w.svc.stats().pending_peak;
+    let peak = meter.peak.load(Ordering::SeqCst);
+    let window_bytes = cfg.window_chunks() as u64 * 4 * ITEM_BYTES;
+    let cap = 2 * cfg.fetch_concurrency;
+    if pending > cap || peak > window_bytes {
         return Err(format!(
-            "read {read} items although the client left after item 300 (allowed {allowed})"
+            "one creation's pending map reached {pending} chunks (cap 2 x {} = {cap}) and held {peak} B (window {window_bytes} B): {r:?}",
+            cfg.fetch_concurrency
         ));
     }
-    println!("{flaw:?}: client left after item 300, service read {read} items");
-    Ok(())
+    Ok(match r {
+        Err(e) => e,
+        Ok(s) => return Err(format!("the runaway creation was served: {s:?}")),
+    })
 }
 
 #[test]
-fn cancellation_is_checked_every_256_items() {
-    leave_mid_chunk(Flaw::None).unwrap();
-}
-
-#[test]
-fn checking_once_per_chunk_is_caught() {
-    let e = leave_mid_chunk(Flaw::CancelCheckPerChunk).unwrap_err();
-    println!("caught: {e}");
-    assert!(e.contains("read 1024 items"), "{e}");
-}
-
-fn ten_chunks(flaw: Flaw) -> (Result<Served, GetError>, usize) {
-    let w = world(4, 4, 40, flaw, &[]);
-    let c = TestClient::new(Behaviour::Instant);
-    let r = block_on(w.svc.get("big", &c));
-    check_quiescent(&w);
-    (r, w.svc.stats().pending_chunks_peak)
-}
-
-#[test]
-fn the_pending_chunk_map_stays_at_one_chunk_per_creation() {
-    let (r, peak) = ten_chunks(Flaw::None);
-    assert_eq!(
-        r,
-        Ok(Served::Created {
-            items: 40,
-            bytes: 40 * ITEM_BYTES
-        })
-    );
-    assert_eq!(peak, 1);
-}
-
-#[test]
-fn a_producer_running_ahead_aborts_with_a_clear_error() {
-    let (r, peak) = ten_chunks(Flaw::ProducerRunsAhead);
-    let e = r.unwrap_err();
+fn the_pending_cap_turns_a_runaway_producer_into_a_clear_error() {
+    let e = pending_cap_layer(Flaw::ProducerRunsAhead).unwrap();
     assert_eq!(
         e,
         GetError::PendingChunksExceeded {
@@ -240,36 +246,280 @@ fn a_producer_running_ahead_aborts_with_a_clear_error() {
         "{text}"
     );
     assert_eq!(e.status(), 500);
-    assert_eq!(peak, 8);
-    println!("caught: {text}");
+    println!("clear error: {text}");
+}
+
+#[test]
+fn a_runaway_producer_without_the_cap_is_caught() {
+    let e = pending_cap_layer(Flaw::ProducerRunsAheadUncapped).unwrap_err();
+    println!("caught: {e}");
+    assert!(e.contains("pending map reached"), "{e}");
+}
+
+#[test]
+fn without_the_regression_the_pending_map_stays_small_and_the_file_is_served() {
+    let (_probe, meter) = install_meter();
+    let cfg = AdmissionConfig {
+        chunk_items: 4,
+        ..AdmissionConfig::fixed(1)
+    };
+    let w = world_with(cfg, 160, &[]);
+    let c = TestClient::new(Behaviour::Instant);
+    let r = run(w.svc.get("big", &c));
+    assert_eq!(
+        r,
+        Ok(Served::Created {
+            items: 160,
+            bytes: 160 * ITEM_BYTES
+        })
+    );
+    assert!(w.svc.stats().pending_peak <= 1, "{:?}", w.svc.stats());
+    check_quiescent(&w, Some(&meter), &["big"]);
+}
+
+// ---- layer: cancellation checked every 256 items ----
+
+/// A file store that makes the client leave when a write reaches item
+/// `leave_at`: the service has checked the client before that block, and
+/// finds out only at its next check.
+struct LeaveOnWrite {
+    inner: MemFileStore,
+    client: Arc<TestClient>,
+    leave_at_bytes: u64,
+    written: AtomicU64,
+}
+
+impl FileStore for LeaveOnWrite {
+    fn size(&self, key: &str) -> BoxFuture<Result<Option<u64>, FileError>> {
+        self.inner.size(key)
+    }
+    fn create(&self, key: &str) -> BoxFuture<Result<u64, FileError>> {
+        self.inner.create(key)
+    }
+    fn write(&self, draft: u64, bytes: u64) -> BoxFuture<Result<(), FileError>> {
+        let after = self.written.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        if after > self.leave_at_bytes {
+            self.client.leave();
+        }
+        self.inner.write(draft, bytes)
+    }
+    fn publish(&self, draft: u64) -> BoxFuture<Result<(), FileError>> {
+        self.inner.publish(draft)
+    }
+    fn discard(&self, draft: u64) {
+        self.inner.discard(draft);
+    }
+}
+
+/// Items the client (a dead socket: its writes keep succeeding) receives
+/// after it left at item `leave_at` of a 1,024-item chunk; memory is back
+/// to zero when the request ends.
+fn items_after_leaving(flaw: Flaw, leave_at: u64) -> u64 {
+    let (_probe, meter) = install_meter();
+    let client = Arc::new(TestClient::new(Behaviour::DeadSocket));
+    let files = LeaveOnWrite {
+        inner: MemFileStore::new(),
+        client: Arc::clone(&client),
+        leave_at_bytes: leave_at * ITEM_BYTES,
+        written: AtomicU64::new(0),
+    };
+    let cfg = AdmissionConfig {
+        flaw,
+        ..AdmissionConfig::fixed(1)
+    };
+    let up = DynArc::new(world::Items::new(4_096));
+    let svc = faultline::admission::AssetService::new(
+        cfg,
+        DynArc::new(files),
+        up as DynArc<dyn Upstream>,
+    );
+    let r = run(svc.get("k", &*client));
+    assert_eq!(r, Err(GetError::ClientGone), "{flaw:?} leave at {leave_at}");
+    assert_eq!(meter.now.load(Ordering::SeqCst), 0, "memory still held");
+    assert_eq!(svc.create_permits_available(), 1);
+    client.sent_after_gone.load(Ordering::SeqCst) / ITEM_BYTES
+}
+
+/// The most items a client receives after leaving, over every item of the
+/// first two chunks it can leave at.
+fn worst_items_after_leaving(flaw: Flaw) -> (u64, u64) {
+    (0..2_048)
+        .map(|at| (items_after_leaving(flaw, at), at))
+        .max()
+        .unwrap_or_default()
+}
+
+#[test]
+fn at_most_256_items_reach_a_client_after_it_left() {
+    let (worst, at) = worst_items_after_leaving(Flaw::None);
+    println!("fixed: at most {worst} items after leaving (worst: leaving at item {at})");
+    assert!(
+        worst <= CANCEL_CHECK_ITEMS as u64,
+        "{worst} items after leaving at {at}"
+    );
+    assert_eq!(
+        worst, 256,
+        "the bound is tight: leaving right after a check"
+    );
+}
+
+#[test]
+fn checking_the_client_once_per_chunk_is_caught() {
+    let (worst, at) = worst_items_after_leaving(Flaw::CancelCheckPerChunk);
+    println!("caught: once per chunk: {worst} items after leaving at item {at} (> 256)");
+    assert!(worst > 256);
+}
+
+#[test]
+fn checking_the_client_every_257_items_is_caught() {
+    let (worst, at) = worst_items_after_leaving(Flaw::CancelCheckOffByOne);
+    println!("caught: every 257 items: {worst} items after leaving at item {at} (> 256)");
+    assert_eq!(worst, 257);
+}
+
+#[test]
+fn the_pre_fix_writes_every_fetched_chunk_to_a_client_that_left() {
+    let mut cfg = model_config(0, 1_024, Flaw::None);
+    cfg.fetch_concurrency = 4;
+    let client = Arc::new(TestClient::new(Behaviour::DeadSocket));
+    let files = LeaveOnWrite {
+        inner: MemFileStore::new(),
+        client: Arc::clone(&client),
+        leave_at_bytes: 0,
+        written: AtomicU64::new(0),
+    };
+    let up = DynArc::new(world::Items::new(40_960));
+    let svc = faultline::admission::AssetService::new(
+        cfg,
+        DynArc::new(files),
+        up as DynArc<dyn Upstream>,
+    );
+    assert_eq!(run(svc.get("k", &*client)), Err(GetError::ClientGone));
+    let after = client.sent_after_gone.load(Ordering::SeqCst) / ITEM_BYTES;
+    println!("pre-fix: {after} items written to a client that left at item 0");
+    // Every chunk fetched before it left (one per fetch slot) is written.
+    assert_eq!(after, cfg.fetch_concurrency as u64 * 1_024);
+}
+
+// ---- paths that give everything back ----
+
+#[test]
+fn a_duplicate_creation_gets_503_then_the_finished_file() {
+    let w = world(2, 4, 8, Flaw::None, &[]);
+    let stuck = TestClient::new(Behaviour::Stuck);
+    let first = parked(&w, "k", &stuck);
+    let c = TestClient::new(Behaviour::Instant);
+    let dup = run(w.svc.get("k", &c));
+    assert_eq!(
+        dup,
+        Err(GetError::Overloaded {
+            retry_after_ms: 1_000
+        })
+    );
+    drop(first);
+    let made = run(w.svc.get("k", &c));
+    assert_eq!(
+        made,
+        Ok(Served::Created {
+            items: 8,
+            bytes: 8 * ITEM_BYTES
+        })
+    );
+    let again = run(w.svc.get("k", &c));
+    assert_eq!(
+        again,
+        Ok(Served::Existing {
+            bytes: 8 * ITEM_BYTES
+        })
+    );
+    check_quiescent(&w, None, &["k"]);
+}
+
+#[test]
+fn the_incident_fix_creates_a_file_being_created_again() {
+    let mut cfg = AdmissionConfig::incident_fix();
+    cfg.chunk_items = 4;
+    let w = world_with(cfg, 8, &[]);
+    let stuck = TestClient::new(Behaviour::Stuck);
+    let first = parked(&w, "k", &stuck);
+    let c = TestClient::new(Behaviour::Instant);
+    let second = run(w.svc.get("k", &c));
+    assert!(matches!(second, Ok(Served::Created { .. })), "{second:?}");
+    assert_eq!(w.svc.stats().creations_peak, 2);
+    drop(first);
+    check_quiescent(&w, None, &["k"]);
+    println!("incident-fix: a second request for a file being created creates it again (no per-key claim; the fixed service answers 503)");
 }
 
 #[test]
 fn errors_give_everything_back_and_are_not_503() {
+    let (_probe, meter) = install_meter();
     let w = world(1, 4, 8, Flaw::None, &[]);
     let c = TestClient::new(Behaviour::Instant);
-    let up = block_on(w.svc.get(world::BAD_KEY, &c)).unwrap_err();
+    let up = run(w.svc.get(world::BAD_KEY, &c)).unwrap_err();
     assert_eq!((up.status(), up.retry_after_header()), (502, None));
     assert!(matches!(
         up.clone().into_call_error(0),
         CallError::Other(GetError::Upstream(_))
     ));
     w.files.set_fail_writes(true);
-    let files = block_on(w.svc.get("a", &c)).unwrap_err();
+    let files = run(w.svc.get("a", &c)).unwrap_err();
     assert!(matches!(files, GetError::Files(_)), "{files:?}");
     assert_eq!(files.status(), 500);
-    check_quiescent(&w);
+    check_quiescent(&w, Some(&meter), &["a"]);
     assert!(!w.files.exists("a"));
 }
 
-#[test]
-fn leak_on_cancel_is_caught_on_an_error_path_too() {
-    let w = world(1, 4, 8, Flaw::LeakOnCancel, &[]);
+/// A parked creation dropped, then an upstream error: the permit must be
+/// back after each.
+fn permit_back_after_cancel_and_error(flaw: Flaw) -> Result<(), String> {
+    let w = world(1, 4, 8, flaw, &[]);
+    let stuck = TestClient::new(Behaviour::Stuck);
+    drop(parked(&w, "a", &stuck));
+    if w.svc.create_permits_available() != 1 {
+        return Err("create permit leaked by a dropped request".into());
+    }
     let c = TestClient::new(Behaviour::Instant);
-    let _ = block_on(w.svc.get(world::BAD_KEY, &c));
-    assert_eq!(
-        w.svc.create_permits_available(),
-        0,
-        "the flaw should leak the permit"
+    let _ = run(w.svc.get(world::BAD_KEY, &c));
+    if w.svc.create_permits_available() != 1 {
+        return Err("create permit leaked by an upstream error".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn no_permit_leaks_on_cancel_or_error() {
+    permit_back_after_cancel_and_error(Flaw::None).unwrap();
+}
+
+#[test]
+fn a_permit_leaked_on_cancel_is_caught() {
+    let e = permit_back_after_cancel_and_error(Flaw::LeakOnCancel).unwrap_err();
+    println!("caught: {e}");
+}
+
+#[test]
+fn the_pre_fix_gates_creations_by_the_reader_permit_only() {
+    let mut cfg = model_config(0, 4, Flaw::None);
+    cfg.read_permits_max = 2;
+    let w = world_with(cfg, 8, &["x"]);
+    let stuck = TestClient::new(Behaviour::Stuck);
+    let a = parked(&w, "a", &stuck);
+    let b = parked(&w, "b", &stuck);
+    assert_eq!(w.svc.stats().creations_now, 2);
+    // Without a clock, a third request waits for a reader permit; an
+    // existing file waits too (one gate for both paths).
+    let c = TestClient::new(Behaviour::Instant);
+    let mut x = Box::pin(w.svc.get("x", &c));
+    assert!(
+        poll_once(&mut x).is_pending(),
+        "the fast path shares the gate"
     );
+    drop(a);
+    assert!(matches!(
+        poll_once(&mut x),
+        Poll::Ready(Ok(Served::Existing { .. }))
+    ));
+    drop(b);
+    check_quiescent(&w, None, &["a", "b"]);
 }

@@ -1,13 +1,11 @@
-//! loom model checks of the asset service's admission control: the fixed
-//! service is proven over the bounded space; the pre-fix service and every
-//! test-only flaw are caught.
-//!
-//! * never more creations (or chunk memory) than `create_permits_max`
-//!   allows, and a rejection is a 503 with `Retry-After: 1`;
-//! * permits, chunk memory, pending chunks and drafts all come back on
-//!   success, on error and when a request is dropped mid-creation;
-//! * the exists fast path never takes a create permit;
-//! * a file is never created twice.
+//! loom model checks of the asset service's admission control. The oracle
+//! is memory, not a count of creations: the bytes the service charges for
+//! chunks and read buffers (metered by the world's probe) must stay within
+//! the modelled machine's memory, a constant of each model that is the same
+//! for the pre-fix and the fixed service. The fixed service holds over the
+//! bounded space, gives every permit back on the cancel and error paths, and
+//! never creates a file twice; the pre-fix service (creations gated by the
+//! reader permit only) and every test-only flaw are caught.
 //!
 //! The preemption bound comes from `LOOM_MAX_PREEMPTIONS` (default 3).
 #![cfg(faultline_loom)]
@@ -20,10 +18,23 @@ use faultline::admission::{Flaw, GetError, Served};
 use faultline::sync::Arc;
 use loom::future::block_on;
 use loom::thread;
-use support::{expect_caught, poll_once, Iterations};
+use support::{expect_caught, expect_caught_recorded, expect_holds_recorded, poll_once};
+use support::{Expect, Iterations};
 use world::{
-    check_bounds_and_quiescence, check_rejection, world, Behaviour, Checks, TestClient, BAD_KEY,
+    check_memory, check_quiescent, check_rejection, install_meter, world, Behaviour, TestClient,
+    BAD_KEY, ITEM_BYTES, OOM_MESSAGE,
 };
+
+/// The bug these models are records of, and its oracle.
+const BUG: &str = "oom-unbounded-creation";
+const ORACLES: &[(&str, &str)] = &[("oom", OOM_MESSAGE)];
+
+/// Items per chunk and per file: one chunk per creation (plus the empty
+/// fetch that finds the end), to keep the state space small.
+const CHUNK_ITEMS: usize = 2;
+const FILE_ITEMS: u64 = 2;
+/// One creation's chunk.
+const CHUNK_BYTES: u64 = CHUNK_ITEMS as u64 * ITEM_BYTES;
 
 fn builder() -> loom::model::Builder {
     let mut b = loom::model::Builder::new();
@@ -33,14 +44,28 @@ fn builder() -> loom::model::Builder {
     b
 }
 
-/// Two requests create two missing files at once with one create permit
-/// (`permits = 0`: the pre-fix, unlimited). At most one creation (one
-/// chunk) at a time; a rejected one got a 503 with Retry-After; at least
-/// one was served; everything is back at the end.
-fn two_creations(permits: usize, flaw: Flaw, checks: Checks, iters: &'static Iterations) {
+fn expect(caught: bool, model: &str) -> Expect {
+    let e = if caught {
+        Expect::caught("loom", BUG, "oom")
+    } else {
+        Expect::holds("loom", BUG, "oom")
+    };
+    let bound = builder()
+        .preemption_bound
+        .map_or_else(|| "none".to_string(), |b| b.to_string());
+    e.config("preemption_bound", bound).config("model", model)
+}
+
+/// Two requests create two missing files at once on a machine that holds
+/// one creation's chunk and a half (`permits = 0`: the pre-fix). A
+/// rejection is a 503 with Retry-After; at least one was served; the bytes
+/// held stay within the machine; everything is back at the end.
+fn two_creations(permits: usize, flaw: Flaw, iters: &'static Iterations) {
+    let machine_bytes = CHUNK_BYTES * 3 / 2;
     builder().check(move || {
         iters.tick();
-        let w = Arc::new(world(permits, 2, 4, flaw, &[]));
+        let (_probe, meter) = install_meter();
+        let w = Arc::new(world(permits, CHUNK_ITEMS, FILE_ITEMS, flaw, &[]));
         let w2 = Arc::clone(&w);
         let a = thread::spawn(move || {
             let c = TestClient::new(Behaviour::Instant);
@@ -49,50 +74,71 @@ fn two_creations(permits: usize, flaw: Flaw, checks: Checks, iters: &'static Ite
         let c = TestClient::new(Behaviour::Instant);
         let rb = block_on(w.svc.get("b", &c));
         let ra = a.join().unwrap();
+        check_memory(&meter, machine_bytes);
         check_rejection(&ra);
         check_rejection(&rb);
         assert!(ra.is_ok() || rb.is_ok(), "both rejected: {ra:?} {rb:?}");
-        check_bounds_and_quiescence(&w, 1, &["a", "b"], checks);
+        check_quiescent(&w, Some(&meter), &["a", "b"]);
     });
 }
 
 #[test]
 fn fixed_two_creations_one_permit() {
     static N: Iterations = Iterations::new();
-    two_creations(1, Flaw::None, Checks::All, &N);
-    N.report("loom", "admission fixed, 2 creations vs 1 permit");
-}
-
-#[test]
-fn pre_fix_runs_creations_beyond_the_cap() {
-    static N: Iterations = Iterations::new();
-    expect_caught(
-        "loom",
-        "admission pre-fix (unlimited creations)",
+    let e = expect(false, "2 creations vs 1 permit");
+    expect_holds_recorded(
+        e,
+        "loom: admission fixed, 2 creations vs 1 permit",
         &N,
-        "more creations than create_permits_max",
-        || two_creations(0, Flaw::None, Checks::Creations, &N),
+        || two_creations(1, Flaw::None, &N),
     );
 }
 
 #[test]
-fn release_before_free_is_caught() {
+fn pre_fix_two_creations_run_out_of_memory() {
+    static N: Iterations = Iterations::new();
+    let e = expect(true, "2 creations, pre-fix");
+    expect_caught_recorded(
+        e,
+        "loom: admission pre-fix (reader gate only), 2 creations",
+        &N,
+        ORACLES,
+        || two_creations(0, Flaw::None, &N),
+    );
+}
+
+#[test]
+fn release_before_free_is_caught_by_memory() {
     static N: Iterations = Iterations::new();
     expect_caught(
         "loom",
         "admission flaw ReleaseBeforeFree",
         &N,
-        "more creations than create_permits_max",
-        || two_creations(1, Flaw::ReleaseBeforeFree, Checks::Creations, &N),
+        OOM_MESSAGE,
+        || two_creations(1, Flaw::ReleaseBeforeFree, &N),
     );
 }
 
-/// Three requests create three missing files with two create permits:
-/// never more than two creations (two chunks) at once.
-fn three_creations(permits: usize, checks: Checks, iters: &'static Iterations) {
+#[test]
+fn no_create_permit_is_caught_by_memory() {
+    static N: Iterations = Iterations::new();
+    expect_caught(
+        "loom",
+        "admission flaw NoCreatePermit",
+        &N,
+        OOM_MESSAGE,
+        || two_creations(1, Flaw::NoCreatePermit, &N),
+    );
+}
+
+/// Three requests create three missing files with two create permits on a
+/// machine that holds two and a half chunks.
+fn three_creations(permits: usize, iters: &'static Iterations) {
+    let machine_bytes = CHUNK_BYTES * 5 / 2;
     builder().check(move || {
         iters.tick();
-        let w = Arc::new(world(permits, 2, 2, Flaw::None, &[]));
+        let (_probe, meter) = install_meter();
+        let w = Arc::new(world(permits, CHUNK_ITEMS, FILE_ITEMS, Flaw::None, &[]));
         let spawned: Vec<_> = ["a", "b"]
             .into_iter()
             .map(|key| {
@@ -106,28 +152,35 @@ fn three_creations(permits: usize, checks: Checks, iters: &'static Iterations) {
         let c = TestClient::new(Behaviour::Instant);
         let mut results = vec![block_on(w.svc.get("c", &c))];
         results.extend(spawned.into_iter().map(|t| t.join().unwrap()));
+        check_memory(&meter, machine_bytes);
         results.iter().for_each(check_rejection);
         assert!(results.iter().any(Result::is_ok), "all rejected");
-        check_bounds_and_quiescence(&w, 2, &["a", "b", "c"], checks);
+        check_quiescent(&w, Some(&meter), &["a", "b", "c"]);
     });
 }
 
 #[test]
 fn fixed_three_creations_two_permits() {
     static N: Iterations = Iterations::new();
-    three_creations(2, Checks::All, &N);
-    N.report("loom", "admission fixed, 3 creations vs 2 permits");
+    let e = expect(false, "3 creations vs 2 permits");
+    expect_holds_recorded(
+        e,
+        "loom: admission fixed, 3 creations vs 2 permits",
+        &N,
+        || three_creations(2, &N),
+    );
 }
 
 #[test]
-fn pre_fix_runs_three_creations_at_once() {
+fn pre_fix_three_creations_run_out_of_memory() {
     static N: Iterations = Iterations::new();
-    expect_caught(
-        "loom",
-        "admission pre-fix, 3 creations",
+    let e = expect(true, "3 creations, pre-fix");
+    expect_caught_recorded(
+        e,
+        "loom: admission pre-fix, 3 creations",
         &N,
-        "more creations than create_permits_max",
-        || three_creations(0, Checks::Creations, &N),
+        ORACLES,
+        || three_creations(0, &N),
     );
 }
 
@@ -137,7 +190,7 @@ fn pre_fix_runs_three_creations_at_once() {
 fn fast_path_vs_creation(flaw: Flaw, iters: &'static Iterations) {
     builder().check(move || {
         iters.tick();
-        let w = Arc::new(world(1, 2, 2, flaw, &["x"]));
+        let w = Arc::new(world(1, CHUNK_ITEMS, FILE_ITEMS, flaw, &["x"]));
         let w2 = Arc::clone(&w);
         let a = thread::spawn(move || {
             let c = TestClient::new(Behaviour::Instant);
@@ -154,7 +207,7 @@ fn fast_path_vs_creation(flaw: Flaw, iters: &'static Iterations) {
             matches!(ra, Ok(Served::Created { .. })),
             "creation rejected although no other creation ran: {ra:?}"
         );
-        check_bounds_and_quiescence(&w, 1, &["a"], Checks::All);
+        check_quiescent(&w, None, &["a"]);
     });
 }
 
@@ -179,12 +232,14 @@ fn permit_before_exists_is_caught() {
 
 /// One request is dropped mid-creation (its client stalls, so it parks
 /// holding its permit and its chunk), while another creation runs and a
-/// third request fails upstream. Bounds hold throughout; afterwards every
-/// permit, byte, chunk and draft is back.
-fn cancel_and_error(flaw: Flaw, checks: Checks, iters: &'static Iterations) {
+/// third request fails upstream, on a machine of one chunk and a half.
+/// Afterwards every permit, byte, chunk and draft is back.
+fn cancel_and_error(flaw: Flaw, iters: &'static Iterations) {
+    let machine_bytes = CHUNK_BYTES * 3 / 2;
     builder().check(move || {
         iters.tick();
-        let w = Arc::new(world(1, 2, 4, flaw, &[]));
+        let (_probe, meter) = install_meter();
+        let w = Arc::new(world(1, CHUNK_ITEMS, FILE_ITEMS, flaw, &[]));
         let w2 = Arc::clone(&w);
         let dropped = thread::spawn(move || {
             let c = TestClient::new(Behaviour::Stuck);
@@ -196,6 +251,7 @@ fn cancel_and_error(flaw: Flaw, checks: Checks, iters: &'static Iterations) {
         let rb = block_on(w.svc.get("b", &c));
         let bad = block_on(w.svc.get(BAD_KEY, &c));
         dropped.join().unwrap();
+        check_memory(&meter, machine_bytes);
         check_rejection(&rb);
         assert!(
             matches!(
@@ -204,15 +260,20 @@ fn cancel_and_error(flaw: Flaw, checks: Checks, iters: &'static Iterations) {
             ),
             "{bad:?}"
         );
-        check_bounds_and_quiescence(&w, 1, &["a", "b"], checks);
+        check_quiescent(&w, Some(&meter), &["a", "b"]);
     });
 }
 
 #[test]
 fn fixed_permits_return_on_cancel_and_error() {
     static N: Iterations = Iterations::new();
-    cancel_and_error(Flaw::None, Checks::All, &N);
-    N.report("loom", "admission fixed, cancel + error + creation");
+    let e = expect(false, "cancel + error + creation");
+    expect_holds_recorded(
+        e,
+        "loom: admission fixed, cancel + error + creation",
+        &N,
+        || cancel_and_error(Flaw::None, &N),
+    );
 }
 
 #[test]
@@ -223,19 +284,7 @@ fn leak_on_cancel_is_caught() {
         "admission flaw LeakOnCancel",
         &N,
         "create permit leaked",
-        || cancel_and_error(Flaw::LeakOnCancel, Checks::All, &N),
-    );
-}
-
-#[test]
-fn release_before_free_is_caught_by_the_memory_bound_alone() {
-    static N: Iterations = Iterations::new();
-    expect_caught(
-        "loom",
-        "admission flaw ReleaseBeforeFree, memory bound only",
-        &N,
-        "chunk memory above permits x chunk bytes",
-        || cancel_and_error(Flaw::ReleaseBeforeFree, Checks::Memory, &N),
+        || cancel_and_error(Flaw::LeakOnCancel, &N),
     );
 }
 
@@ -244,7 +293,7 @@ fn release_before_free_is_caught_by_the_memory_bound_alone() {
 fn same_key(flaw: Flaw, iters: &'static Iterations) {
     builder().check(move || {
         iters.tick();
-        let w = Arc::new(world(2, 2, 2, flaw, &[]));
+        let w = Arc::new(world(2, CHUNK_ITEMS, FILE_ITEMS, flaw, &[]));
         let w2 = Arc::clone(&w);
         let a = thread::spawn(move || {
             let c = TestClient::new(Behaviour::Instant);
@@ -255,7 +304,7 @@ fn same_key(flaw: Flaw, iters: &'static Iterations) {
         let r0 = a.join().unwrap();
         check_rejection(&r0);
         check_rejection(&r1);
-        check_bounds_and_quiescence(&w, 2, &["k"], Checks::All);
+        check_quiescent(&w, None, &["k"]);
     });
 }
 

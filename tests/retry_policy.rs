@@ -6,7 +6,12 @@
 //! the wait after it, the loop's attempts, its waits in (virtual) clock
 //! time and its result obey the policy exactly (jitter: within its bounds,
 //! and the same for the same seed). The test-only flawed loops
-//! ([`RetryFlaw`]) are caught and shrunk. Parser properties: delta-seconds
+//! ([`RetryFlaw`]) are caught and shrunk, also those that would make a
+//! caller wait forever or retry forever: every run is driven by a bounded
+//! poll loop and every attempt counted, so such a flaw fails the property
+//! instead of hanging the test. The default policy conforms to the
+//! incident's spec, written here apart from `RetryPolicy::default()`.
+//! Parser properties: delta-seconds
 //! round trip, negative, fractional, empty and digit-free values give no
 //! hint, HTTP-dates (all three forms) round trip, nothing panics.
 #![cfg(not(any(faultline_loom, faultline_shuttle)))]
@@ -16,14 +21,21 @@ use faultline::retry::{
     format_http_date, parse_http_date_ms, parse_retry_after, retry, Backoff, CallError,
     CancelToken, Jitter, RetryError, RetryFlaw, RetryPolicy, ServiceUnavailable,
 };
-use faultline::sync::{block_on, Mutex};
+use faultline::sync::Mutex;
 use faultline::BoxFuture;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod support;
+
 /// Virtual "now" at the start of every case: 2026-01-01T00:00:00Z, in s.
 const START_S: u64 = 1_767_225_600;
+/// Polls one run of the loop may take: its clock's sleeps complete at
+/// once, so a run still pending after this many waits forever.
+const POLLS_MAX: usize = 10_000;
+/// Attempts one run may make: far above any policy generated here.
+const CALLS_MAX: u32 = 64;
 
 /// What the service answers one attempt with.
 #[derive(Clone, Debug)]
@@ -148,12 +160,13 @@ impl Clock for ScriptClock {
     }
 }
 
-/// What one run of the loop did.
+/// What one run of the loop did; `result` is `None` when it hung (still
+/// pending after [`POLLS_MAX`] polls).
 #[derive(Debug)]
 struct Observed {
     calls: Vec<u32>,
     waits_ms: Vec<u64>,
-    result: Result<u32, RetryError<u16>>,
+    result: Option<Result<u32, RetryError<u16>>>,
 }
 
 fn run(
@@ -178,7 +191,11 @@ fn run(
     }
     let calls = Mutex::new(Vec::new());
     let mut backoff = Backoff::new_flawed(policy, seed, flaw);
-    let result = block_on(retry(&clock, &mut backoff, &token, |attempt| {
+    let run = retry(&clock, &mut backoff, &token, |attempt| {
+        assert!(
+            attempt <= CALLS_MAX,
+            "attempt {attempt}: the loop does not stop"
+        );
         calls.with(|c| c.push(attempt));
         let answer = answers
             .get(attempt as usize - 1)
@@ -203,7 +220,11 @@ fn run(
                 Answer::Status(s) => Err(CallError::from_status(s, None, now_ms, s)),
             }
         }
-    }));
+    });
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        support::block_on_bounded(run, POLLS_MAX)
+    }))
+    .ok();
     Observed {
         calls: calls.with(|c| c.clone()),
         waits_ms: clock.waits_ms.with(|w| w.clone()),
@@ -224,6 +245,11 @@ fn check(
     cancel: CancelAt,
     o: &Observed,
 ) -> Result<(), TestCaseError> {
+    let Some(result) = &o.result else {
+        return Err(TestCaseError::fail(format!(
+            "the loop hung (waits forever or never stops): {o:?}"
+        )));
+    };
     let attempts_max = p.attempts_max.max(1);
     let mut now_ms = START_S * 1_000;
     let expected = 'walk: {
@@ -278,7 +304,7 @@ fn check(
         }
         unreachable!("the walk always ends inside the loop")
     };
-    prop_assert_eq!(&o.result, &expected);
+    prop_assert_eq!(result, &expected);
     let made = match &expected {
         Ok(n) => *n,
         Err(
@@ -362,6 +388,103 @@ fn a_loop_that_ignores_retry_after_is_caught() {
 fn a_loop_that_makes_one_attempt_too_many_is_caught() {
     let (p, answers, cancel, why) = find_failure(RetryFlaw::OneAttemptTooMany);
     println!("OneAttemptTooMany caught, shrunk to {p:?} {answers:?} {cancel:?}: {why}");
+}
+
+#[test]
+fn a_loop_that_ignores_cancellation_while_waiting_fails_instead_of_hanging() {
+    let (p, answers, cancel, why) = find_failure(RetryFlaw::SleepIgnoresCancel);
+    println!("SleepIgnoresCancel caught, shrunk to {p:?} {answers:?} {cancel:?}: {why}");
+    assert!(why.contains("hung"), "{why}");
+}
+
+#[test]
+fn a_loop_that_never_stops_fails_instead_of_hanging() {
+    let (p, answers, cancel, why) = find_failure(RetryFlaw::NoAttemptLimit);
+    println!("NoAttemptLimit caught, shrunk to {p:?} {answers:?} {cancel:?}: {why}");
+}
+
+// ---- The incident's spec, apart from the helper's defaults ----
+
+/// The incident: "exponential backoff (250ms -> 5s, max 6 attempts),
+/// honors Retry-After header, retries only on 503". Written here, never
+/// read from `RetryPolicy::default()`.
+const SPEC_ATTEMPTS_MAX: usize = 6;
+const SPEC_DELAY_MS: std::ops::RangeInclusive<u64> = 250..=5_000;
+
+/// Whether what the loop did under `policy` keeps the spec.
+fn conforms(policy: RetryPolicy, answers: &[Answer]) -> Result<(), TestCaseError> {
+    let o = run(policy, RetryFlaw::None, 7, answers, CancelAt::Never);
+    prop_assert!(o.result.is_some(), "hung: {:?}", o);
+    prop_assert!(
+        o.calls.len() <= SPEC_ATTEMPTS_MAX,
+        "{} attempts",
+        o.calls.len()
+    );
+    let mut now_ms = START_S * 1_000;
+    for (i, wait) in o.waits_ms.iter().enumerate() {
+        prop_assert!(
+            SPEC_DELAY_MS.contains(wait),
+            "wait {} ms after attempt {}",
+            wait,
+            i + 1
+        );
+        let header = match &answers[i] {
+            Answer::Unavailable(h) => h,
+            other => return Err(TestCaseError::fail(format!("retried after {other:?}"))),
+        };
+        if let Some(hint) = header.hint_ms(now_ms) {
+            prop_assert!(
+                *wait >= hint.min(*SPEC_DELAY_MS.end()),
+                "wait {} < Retry-After {}",
+                wait,
+                hint
+            );
+        }
+        now_ms += wait;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(Config { cases: 1_000, failure_persistence: None, ..Config::default() })]
+
+    #[test]
+    fn the_default_policy_conforms_to_the_incident_spec(answers in prop::collection::vec(answer(), 9)) {
+        conforms(RetryPolicy::default(), &answers)?;
+    }
+}
+
+#[test]
+fn policies_drifting_from_the_spec_are_caught() {
+    let drifts = [
+        RetryPolicy {
+            attempts_max: 7,
+            ..RetryPolicy::default()
+        },
+        RetryPolicy {
+            initial_delay_ms: 100,
+            ..RetryPolicy::default()
+        },
+        RetryPolicy {
+            delay_ms_max: 10_000,
+            ..RetryPolicy::default()
+        },
+    ];
+    for policy in drifts {
+        let mut runner = deterministic_runner(Config {
+            cases: 1_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        match runner.run(&prop::collection::vec(answer(), 9), |answers| {
+            conforms(policy, &answers)
+        }) {
+            Err(TestError::Fail(why, answers)) => {
+                println!("{policy:?} caught: {why} ({answers:?})");
+            }
+            other => panic!("{policy:?} not caught: {other:?}"),
+        }
+    }
 }
 
 // ---- Retry-After parser properties ----

@@ -1,14 +1,15 @@
-//! [`AssetService`]: the fast path, admission, and the chunked creation.
+//! [`AssetService`]: the fast path, admission, and the hand-off to the
+//! creation pipeline ([`super::pipeline`]).
 
-use super::{
-    AdmissionConfig, Client, FileStore, Flaw, GetError, Served, Upstream, CANCEL_CHECK_ITEMS,
-};
-use crate::probe::{self, MemCharge};
+use super::{pipeline, AdmissionConfig, Client, FileStore, Flaw, GetError, Served, Upstream};
+use crate::clock::Clock;
+use crate::probe;
 use crate::sync::{DynArc, Mutex, Permit, Semaphore};
-use std::collections::{BTreeMap, BTreeSet};
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::collections::BTreeSet;
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::Poll;
+use std::time::Duration;
 
 /// Counters of what the service did, and high-water marks for oracles.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,50 +20,59 @@ pub struct Stats {
     pub created: u64,
     /// Creations that found the file already there and read it back.
     pub read_back: u64,
-    /// Requests answered 503 (`Overloaded`).
+    /// Requests answered 503 at once (`Overloaded`).
     pub rejected: u64,
+    /// Requests answered 503 after waiting for a reader permit (also
+    /// counted in `rejected` by the fixed services).
+    pub reader_timeouts: u64,
     /// Requests that ended because the client was gone.
     pub client_gone: u64,
     /// Creations running now.
     pub creations_now: usize,
     /// Most creations ever running at once.
     pub creations_peak: usize,
-    /// Chunks in the pending-chunk map now.
-    pub pending_chunks_now: usize,
-    /// Most chunks ever in the pending-chunk map at once.
-    pub pending_chunks_peak: usize,
-    /// Item bytes held in chunks in flight now (what the memory meter is
-    /// charged for creations).
+    /// Chunks held in memory now (fetched and not yet written), over every
+    /// creation.
+    pub chunks_held_now: usize,
+    /// Most chunks ever held at once.
+    pub chunks_held_peak: usize,
+    /// The largest pending (reorder) map any one creation ever had.
+    pub pending_peak: usize,
+    /// Chunk fetches in flight now (each fans out upstream).
+    pub fetches_now: usize,
+    /// Most chunk fetches ever in flight at once.
+    pub fetches_peak: usize,
+    /// Item bytes held in chunks now (what the memory meter is charged for
+    /// creations).
     pub chunk_bytes_now: u64,
     /// Most item bytes ever held in chunks at once.
     pub chunk_bytes_peak: u64,
+    /// Items written by creations (to the file store and the client).
+    pub items_written: u64,
 }
 
-struct State {
-    /// (creation, chunk index) -> bytes held.
-    pending: BTreeMap<(u64, u64), u64>,
-    /// Keys being created now.
+pub(super) struct State {
+    /// Keys being created now (claimed).
     creating: BTreeSet<String>,
-    next_creation: u64,
-    stats: Stats,
+    pub(super) stats: Stats,
 }
 
 /// The asset service; share it (`Arc`) between request tasks.
 pub struct AssetService {
-    cfg: AdmissionConfig,
-    files: DynArc<dyn FileStore>,
-    upstream: DynArc<dyn Upstream>,
+    pub(super) cfg: AdmissionConfig,
+    pub(super) files: DynArc<dyn FileStore>,
+    pub(super) upstream: DynArc<dyn Upstream>,
     readers: Semaphore,
     creators: Option<Semaphore>,
-    state: Mutex<State>,
+    clock: Option<DynArc<dyn Clock>>,
+    pub(super) state: Mutex<State>,
 }
 
-/// A running creation: its create permit (none when unlimited), counted in
-/// `creations_now` while it lives.
-struct Slot<'a> {
+/// A running creation: its create permit (none when unlimited or gated by
+/// the reader permit), counted in `creations_now` while it lives.
+pub(super) struct Slot<'a> {
     svc: &'a AssetService,
-    permit: Option<Permit>,
-    id: u64,
+    pub(super) permit: Option<Permit>,
     finished: bool,
 }
 
@@ -87,47 +97,34 @@ impl Drop for Claim<'_> {
     }
 }
 
-/// One chunk in flight: its entry in the pending map and its memory.
-struct Chunk<'a> {
-    svc: &'a AssetService,
-    key: (u64, u64),
-    items: u64,
-    bytes: u64,
-    charges: Vec<MemCharge>,
-}
-
-impl Drop for Chunk<'_> {
-    fn drop(&mut self) {
-        self.charges.clear();
-        let bytes = self.bytes;
-        self.svc.state.with(|s| {
-            s.pending.remove(&self.key);
-            s.stats.pending_chunks_now = s.pending.len();
-            s.stats.chunk_bytes_now -= bytes;
-        });
-    }
-}
-
 impl AssetService {
-    /// A service over `files` and `upstream`.
+    /// A service over `files` and `upstream`, without a clock (a wait for
+    /// a reader permit never times out; see [`AssetService::with_clock`]).
     pub fn new(
         cfg: AdmissionConfig,
         files: DynArc<dyn FileStore>,
         upstream: DynArc<dyn Upstream>,
     ) -> Self {
+        let gated = cfg.creations_take_reader_permit || cfg.create_permits_max == 0;
         AssetService {
             cfg,
             files,
             upstream,
             readers: Semaphore::new(cfg.read_permits_max.max(1)),
-            creators: (cfg.create_permits_max > 0).then(|| Semaphore::new(cfg.create_permits_max)),
+            creators: (!gated).then(|| Semaphore::new(cfg.create_permits_max)),
+            clock: None,
             state: Mutex::new(State {
-                pending: BTreeMap::new(),
                 creating: BTreeSet::new(),
-                next_creation: 0,
                 stats: Stats::default(),
             }),
         }
+    }
+
+    /// The same service timing its waits for a reader permit on `clock`
+    /// (`read_permit_wait_ms`).
+    pub fn with_clock(mut self, clock: DynArc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// The configuration.
@@ -152,14 +149,17 @@ impl AssetService {
         self.readers.available()
     }
 
-    /// Serves file `key` to `client`: streams it if it exists (no create
-    /// permit is taken), else creates it while streaming, if a create permit
-    /// is free and nobody else is creating `key`; a file that appeared in
-    /// the meantime is read back.
+    /// Serves file `key` to `client`: streams it if it exists, else
+    /// creates it while streaming it. The fixed service checks existence
+    /// with no permit held, admits a creation only with a free create
+    /// permit (and, with `claim_keys`, only if nobody else is creating
+    /// `key`), and reads back a file that appeared in the meantime. The
+    /// pre-fix service takes a reader permit first, for either path.
     ///
     /// # Errors
     /// [`GetError::Overloaded`] at once when every create permit is in use
     /// or `key` is being created by another request (nothing is held);
+    /// [`GetError::ReaderTimeout`] when no reader permit came free in time;
     /// [`GetError::ClientGone`] when the client left;
     /// [`GetError::PendingChunksExceeded`] on a scheduling regression;
     /// [`GetError::Upstream`] / [`GetError::Files`] on I/O failures. Every
@@ -169,36 +169,67 @@ impl AssetService {
     /// Cancel safe: dropping the future frees the chunk memory, discards the
     /// draft and returns the permits (RAII).
     pub async fn get(&self, key: &str, client: &dyn Client) -> Result<Served, GetError> {
+        if self.cfg.creations_take_reader_permit {
+            return self.get_reader_gated(key, client).await;
+        }
         let early = if self.cfg.flaw == Flaw::PermitBeforeExists {
-            Some(self.admit()?)
+            Some(self.admit().await?)
         } else {
             None
         };
         if let Some(size) = self.files.size(key).await? {
             drop(early);
-            let bytes = self.stream_existing(size, client).await?;
-            self.state.with(|s| s.stats.served_existing += 1);
-            return Ok(Served::Existing { bytes });
+            return self.serve_existing(size, client, None).await;
         }
-        let (claim, slot) = if self.cfg.flaw == Flaw::RecheckBeforeClaim {
-            let slot = early.map_or_else(|| self.admit(), Ok)?;
-            if let Some(size) = self.files.size(key).await? {
-                return self.read_back(slot, size, client).await;
-            }
-            (self.claim(key)?, slot)
+        let claim_first = self.cfg.claim_keys && self.cfg.flaw != Flaw::RecheckBeforeClaim;
+        // Claim first, then look again: a creation publishes before it
+        // lets its claim go, so a file finished by another request is seen
+        // here and read back, never created twice.
+        let claim = if claim_first {
+            Some(self.claim(key)?)
         } else {
-            // Claim first, then look again: a creation publishes before it
-            // lets its claim go, so a file finished by another request is
-            // seen here and read back, never created twice.
-            let claim = self.claim(key)?;
-            let slot = early.map_or_else(|| self.admit(), Ok)?;
-            if let Some(size) = self.files.size(key).await? {
-                drop(claim);
-                return self.read_back(slot, size, client).await;
-            }
-            (claim, slot)
+            None
         };
-        self.create(key, client, slot, claim).await
+        let slot = match early {
+            Some(slot) => slot,
+            None => self.admit().await?,
+        };
+        if let Some(size) = self.files.size(key).await? {
+            drop(claim);
+            return self.read_back(slot, size, client).await;
+        }
+        let claim = match claim {
+            None if self.cfg.claim_keys => Some(self.claim(key)?),
+            claim => claim,
+        };
+        let served = self.create(key, client, slot).await;
+        drop(claim);
+        served
+    }
+
+    /// The pre-fix request: a reader permit (waited for), then the
+    /// existence check, then the file or its creation, holding the permit
+    /// to the end.
+    async fn get_reader_gated(&self, key: &str, client: &dyn Client) -> Result<Served, GetError> {
+        let reader = self.reader_permit().await?;
+        if let Some(size) = self.files.size(key).await? {
+            return self.serve_existing(size, client, Some(reader)).await;
+        }
+        let slot = self.slot(None);
+        let served = self.create(key, client, slot).await;
+        drop(reader);
+        served
+    }
+
+    async fn serve_existing(
+        &self,
+        size: u64,
+        client: &dyn Client,
+        reader: Option<Permit>,
+    ) -> Result<Served, GetError> {
+        let bytes = self.stream_existing(size, client, reader).await?;
+        self.state.with(|s| s.stats.served_existing += 1);
+        Ok(Served::Existing { bytes })
     }
 
     /// The file appeared while this creation was set up: give the slot
@@ -210,36 +241,41 @@ impl AssetService {
         client: &dyn Client,
     ) -> Result<Served, GetError> {
         drop(slot);
-        let bytes = self.stream_existing(size, client).await?;
+        let bytes = self.stream_existing(size, client, None).await?;
         self.state.with(|s| s.stats.read_back += 1);
         Ok(Served::ReadBack { bytes })
     }
 
     fn reject(&self) -> GetError {
         self.state.with(|s| s.stats.rejected += 1);
-        GetError::Overloaded {
-            retry_after_ms: self.cfg.retry_after_ms,
-        }
+        let retry_after_ms = if self.cfg.flaw == Flaw::RetryAfterZero {
+            0
+        } else {
+            self.cfg.retry_after_ms
+        };
+        GetError::Overloaded { retry_after_ms }
     }
 
     /// Admission: a create permit without waiting, or a 503.
-    fn admit(&self) -> Result<Slot<'_>, GetError> {
-        let permit = match &self.creators {
-            None => None,
-            Some(sem) => Some(sem.try_acquire().map_err(|_| self.reject())?),
+    async fn admit(&self) -> Result<Slot<'_>, GetError> {
+        let permit = match (&self.creators, self.cfg.flaw) {
+            (None, _) | (_, Flaw::NoCreatePermit) => None,
+            (Some(sem), Flaw::WaitsForPermit) => Some(sem.acquire().await),
+            (Some(sem), _) => Some(sem.try_acquire().map_err(|_| self.reject())?),
         };
-        let id = self.state.with(|s| {
+        Ok(self.slot(permit))
+    }
+
+    fn slot(&self, permit: Option<Permit>) -> Slot<'_> {
+        self.state.with(|s| {
             s.stats.creations_now += 1;
             s.stats.creations_peak = s.stats.creations_peak.max(s.stats.creations_now);
-            s.next_creation += 1;
-            s.next_creation
         });
-        Ok(Slot {
+        Slot {
             svc: self,
             permit,
-            id,
             finished: false,
-        })
+        }
     }
 
     /// Claims `key` for this creation; a 503 when another request is
@@ -255,9 +291,50 @@ impl AssetService {
         })
     }
 
-    /// The fast path: a reader permit and one read buffer while streaming.
-    async fn stream_existing(&self, size: u64, client: &dyn Client) -> Result<u64, GetError> {
-        let _reader = self.readers.acquire().await;
+    /// A reader permit, waited for up to `read_permit_wait_ms` when the
+    /// service has a clock; then a 503 (with `Retry-After` in the fixed
+    /// services, without in the pre-fix one).
+    async fn reader_permit(&self) -> Result<Permit, GetError> {
+        if let Ok(p) = self.readers.try_acquire() {
+            return Ok(p);
+        }
+        let Some(clock) = &self.clock else {
+            return Ok(self.readers.acquire().await);
+        };
+        let waited_ms = self.cfg.read_permit_wait_ms;
+        let mut acquire = pin!(self.readers.acquire());
+        let mut timeout = clock.sleep(Duration::from_millis(waited_ms));
+        let got = poll_fn(|cx| {
+            if let Poll::Ready(p) = acquire.as_mut().poll(cx) {
+                return Poll::Ready(Some(p));
+            }
+            timeout.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        got.ok_or_else(|| {
+            self.state.with(|s| s.stats.reader_timeouts += 1);
+            // The fixed handler maps every "service unavailable" to a 503
+            // with Retry-After; before the fix there was no such mapping.
+            if self.cfg.creations_take_reader_permit {
+                GetError::ReaderTimeout { waited_ms }
+            } else {
+                self.reject()
+            }
+        })
+    }
+
+    /// The fast path: a reader permit (the one given, or a new one) and
+    /// one read buffer while streaming.
+    async fn stream_existing(
+        &self,
+        size: u64,
+        client: &dyn Client,
+        reader: Option<Permit>,
+    ) -> Result<u64, GetError> {
+        let _reader = match reader {
+            Some(p) => p,
+            None => self.reader_permit().await?,
+        };
         let buf = self.cfg.read_buffer_bytes.max(1);
         let _mem = probe::charge("admission.read_buffer", buf.min(size));
         let mut sent = 0;
@@ -271,169 +348,29 @@ impl AssetService {
         Ok(size)
     }
 
-    fn gone(&self) -> GetError {
+    pub(super) fn gone(&self) -> GetError {
         self.state.with(|s| s.stats.client_gone += 1);
         GetError::ClientGone
     }
 
-    /// Reserves chunk `idx` of creation `id` in the pending map.
-    fn reserve(&self, id: u64, idx: u64) -> Result<Chunk<'_>, GetError> {
-        let cap = self.cfg.pending_chunks_max;
-        self.state.with(|s| {
-            if cap > 0 && s.pending.len() >= cap {
-                return Err(GetError::PendingChunksExceeded {
-                    pending: s.pending.len() + 1,
-                    pending_chunks_max: cap,
-                });
-            }
-            s.pending.insert((id, idx), 0);
-            s.stats.pending_chunks_now = s.pending.len();
-            s.stats.pending_chunks_peak = s.stats.pending_chunks_peak.max(s.pending.len());
-            Ok(())
-        })?;
-        Ok(Chunk {
-            svc: self,
-            key: (id, idx),
-            items: 0,
-            bytes: 0,
-            charges: Vec::new(),
-        })
-    }
-
-    /// Fills `chunk` with up to `chunk_items` items from item `from`,
-    /// checking every [`CANCEL_CHECK_ITEMS`] items that the client is there.
-    async fn fill(
-        &self,
-        key: &str,
-        from: u64,
-        chunk: &mut Chunk<'_>,
-        client: &dyn Client,
-    ) -> Result<(), GetError> {
-        let want = self.cfg.chunk_items.max(1) as u64;
-        let per_chunk_only = self.cfg.flaw == Flaw::CancelCheckPerChunk;
-        while chunk.items < want {
-            if (chunk.items == 0 || !per_chunk_only) && client.is_gone() {
-                return Err(self.gone());
-            }
-            let n = (want - chunk.items).min(CANCEL_CHECK_ITEMS as u64) as usize;
-            let items = self
-                .upstream
-                .read_items(key, from + chunk.items, n)
-                .await
-                .map_err(GetError::Upstream)?;
-            let bytes: u64 = items.iter().sum();
-            chunk.charges.push(probe::charge("admission.chunk", bytes));
-            chunk.items += items.len() as u64;
-            chunk.bytes += bytes;
-            let chunk_bytes = chunk.bytes;
-            self.state.with(|s| {
-                if let Some(b) = s.pending.get_mut(&chunk.key) {
-                    *b = chunk_bytes;
-                }
-                s.stats.chunk_bytes_now += bytes;
-                s.stats.chunk_bytes_peak = s.stats.chunk_bytes_peak.max(s.stats.chunk_bytes_now);
-            });
-            if items.len() < n {
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Creation: chunk by chunk, each sent to the client and written to the
-    /// draft at once, then freed; the draft is published at the end.
+    /// Creation: a draft, the pipeline writing every chunk to the client
+    /// and the draft, then the draft published.
     async fn create(
         &self,
         key: &str,
         client: &dyn Client,
         mut slot: Slot<'_>,
-        claim: Claim<'_>,
     ) -> Result<Served, GetError> {
-        let draft = Draft {
+        let mut draft = Draft {
             files: &*self.files,
             id: self.files.create(key).await?,
             published: false,
         };
-        if self.cfg.flaw == Flaw::ProducerRunsAhead {
-            return self
-                .create_running_ahead(key, client, slot, claim, draft)
-                .await;
-        }
-        let (mut items, mut bytes, mut idx) = (0u64, 0u64, 0u64);
-        loop {
-            let mut chunk = self.reserve(slot.id, idx)?;
-            self.fill(key, items, &mut chunk, client).await?;
-            if chunk.items == 0 {
-                break;
-            }
-            if self.cfg.flaw == Flaw::ReleaseBeforeFree {
-                drop(slot.permit.take());
-            }
-            self.ship(&chunk, draft.id, client).await?;
-            items += chunk.items;
-            bytes += chunk.bytes;
-            idx += 1;
-            drop(chunk);
-        }
-        self.finish(draft, &mut slot).await?;
-        drop(claim);
-        Ok(Served::Created { items, bytes })
-    }
-
-    /// Sends one chunk to the client and the draft at once.
-    async fn ship(
-        &self,
-        chunk: &Chunk<'_>,
-        draft: u64,
-        client: &dyn Client,
-    ) -> Result<(), GetError> {
-        let (sent, written) = Join2::new(
-            client.send(chunk.bytes),
-            self.files.write(draft, chunk.bytes),
-        )
-        .await;
-        if sent.is_err() {
-            return Err(self.gone());
-        }
-        written.map_err(GetError::Files)
-    }
-
-    async fn finish(&self, mut draft: Draft<'_>, slot: &mut Slot<'_>) -> Result<(), GetError> {
+        let (items, bytes) = pipeline::run(self, key, client, draft.id, &mut slot).await?;
         self.files.publish(draft.id).await?;
         draft.published = true;
         slot.finished = true;
         self.state.with(|s| s.stats.created += 1);
-        Ok(())
-    }
-
-    /// The test-only regression: every chunk is produced before any is
-    /// shipped, so the pending map grows with the file.
-    async fn create_running_ahead(
-        &self,
-        key: &str,
-        client: &dyn Client,
-        mut slot: Slot<'_>,
-        claim: Claim<'_>,
-        draft: Draft<'_>,
-    ) -> Result<Served, GetError> {
-        let (mut items, mut bytes) = (0u64, 0u64);
-        let mut chunks = Vec::new();
-        for idx in 0u64.. {
-            let mut chunk = self.reserve(slot.id, idx)?;
-            self.fill(key, items, &mut chunk, client).await?;
-            if chunk.items == 0 {
-                break;
-            }
-            items += chunk.items;
-            bytes += chunk.bytes;
-            chunks.push(chunk);
-        }
-        for chunk in &chunks {
-            self.ship(chunk, draft.id, client).await?;
-        }
-        drop(chunks);
-        self.finish(draft, &mut slot).await?;
-        drop(claim);
         Ok(Served::Created { items, bytes })
     }
 }
@@ -449,53 +386,6 @@ impl Drop for Draft<'_> {
     fn drop(&mut self) {
         if !self.published {
             self.files.discard(self.id);
-        }
-    }
-}
-
-/// Polls two futures until both are ready (always `a` first: deterministic).
-struct Join2<A: Future, B: Future> {
-    a: Pin<Box<A>>,
-    b: Pin<Box<B>>,
-    ra: Option<A::Output>,
-    rb: Option<B::Output>,
-}
-
-impl<A: Future, B: Future> Join2<A, B> {
-    fn new(a: A, b: B) -> Self {
-        Join2 {
-            a: Box::pin(a),
-            b: Box::pin(b),
-            ra: None,
-            rb: None,
-        }
-    }
-}
-
-impl<A: Future, B: Future> Unpin for Join2<A, B> {}
-
-impl<A: Future, B: Future> Future for Join2<A, B> {
-    type Output = (A::Output, B::Output);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        if this.ra.is_none() {
-            if let Poll::Ready(v) = this.a.as_mut().poll(cx) {
-                this.ra = Some(v);
-            }
-        }
-        if this.rb.is_none() {
-            if let Poll::Ready(v) = this.b.as_mut().poll(cx) {
-                this.rb = Some(v);
-            }
-        }
-        match (this.ra.take(), this.rb.take()) {
-            (Some(a), Some(b)) => Poll::Ready((a, b)),
-            (a, b) => {
-                this.ra = a;
-                this.rb = b;
-                Poll::Pending
-            }
         }
     }
 }

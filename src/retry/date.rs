@@ -126,7 +126,7 @@ fn leap(y: u64) -> bool {
     (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
 }
 
-fn days_in_month(y: u64, m: u64) -> u64 {
+pub(crate) fn days_in_month(y: u64, m: u64) -> u64 {
     match m {
         2 if leap(y) => 29,
         2 => 28,
@@ -137,7 +137,7 @@ fn days_in_month(y: u64, m: u64) -> u64 {
 
 /// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm),
 /// for years >= 1970.
-fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
+pub(crate) fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y / 400;
     let yoe = y - era * 400;

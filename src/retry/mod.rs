@@ -15,7 +15,7 @@
 //! caller's `Clock`).
 
 mod cancel;
-mod date;
+pub(crate) mod date;
 
 pub use cancel::{CancelToken, Cancelled};
 pub use date::{format_http_date, parse_http_date_ms, parse_retry_after};
@@ -184,6 +184,12 @@ pub enum RetryFlaw {
     IgnoresRetryAfter,
     /// Makes one attempt more than `attempts_max`.
     OneAttemptTooMany,
+    /// Never stops retrying 503s (no attempt limit).
+    NoAttemptLimit,
+    /// Waits between attempts without watching the cancel token: a cancel
+    /// during the wait is not seen, and a wait that never ends hangs the
+    /// caller.
+    SleepIgnoresCancel,
 }
 
 /// A caller's backoff state: the policy and, for jitter, its seeded RNG.
@@ -273,6 +279,7 @@ where
     let p = backoff.policy;
     let attempts_max = match backoff.flaw {
         RetryFlaw::OneAttemptTooMany => p.attempts_max.saturating_add(1),
+        RetryFlaw::NoAttemptLimit => u32::MAX,
         _ => p.attempts_max,
     }
     .max(1);
@@ -307,7 +314,9 @@ where
         }
         let wait_ms = backoff.delay_ms(attempt, unavailable.retry_after_ms);
         let sleep = clock.sleep(Duration::from_millis(wait_ms));
-        if cancel.race(sleep).await.is_err() {
+        if backoff.flaw == RetryFlaw::SleepIgnoresCancel {
+            sleep.await;
+        } else if cancel.race(sleep).await.is_err() {
             return Err(RetryError::Cancelled { attempts: attempt });
         }
     }

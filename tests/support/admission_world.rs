@@ -1,23 +1,34 @@
 //! A small world for the asset service's checks (loom, shuttle, default):
-//! an upstream of fixed-size items, clients that accept at once, never, or
-//! leave, and the oracles every model shares. Included with
+//! an upstream of fixed-size items, clients that accept at once, never,
+//! after a yield, or that leave, a memory meter installed as the world's
+//! probe, and the oracles every model shares. Included with
 //! `#[path = "support/admission_world.rs"] mod world;`.
+//!
+//! The memory oracle is the property the fix protects: the bytes the
+//! service holds (what it charges to the meter for chunks and read
+//! buffers, the same charges the simulator meters) stay within the
+//! modelled machine's memory, a constant of each model that does not
+//! depend on the configuration under test.
 #![allow(dead_code)]
 
 use faultline::admission::{
     AdmissionConfig, AssetService, Client, ClientGone, Flaw, GetError, MemFileStore, Served,
     Upstream,
 };
+use faultline::probe::{self, FaultPoint, LockClass, Probe};
 use faultline::sync::{Arc, AtomicBool, DynArc, Ordering};
 // Counters the models only read after every thread has ended: plain std
 // atomics, so the model checkers do not branch on them.
 use faultline::BoxFuture;
+use std::panic::Location;
 use std::sync::atomic::AtomicU64;
 
 /// Bytes of every item.
 pub const ITEM_BYTES: u64 = 100;
 /// The key whose upstream read fails.
 pub const BAD_KEY: &str = "bad";
+/// Items of an existing file.
+pub const EXISTING_ITEMS: u64 = 3;
 
 /// Items of fixed size; `items` per file; reading [`BAD_KEY`] fails.
 /// Counts the items it handed out.
@@ -59,12 +70,16 @@ pub enum Behaviour {
     /// Accepts every send at once.
     Instant,
     /// Never accepts a send (a client that stalls): the request parks
-    /// holding its chunk until it is dropped.
+    /// holding its chunks until it is dropped.
     Stuck,
     /// Accepts every send after yielding once (any executor: the future
     /// wakes itself and returns `Pending` once), so other tasks run while
     /// a chunk is in flight.
     Yielding,
+    /// Accepts every send at once, also after it left: a dead connection
+    /// whose writes have not failed yet (socket and pipe buffers). Only the
+    /// request's context (`is_gone`) tells the service.
+    DeadSocket,
 }
 
 /// A test client; [`TestClient::leave`] disconnects it.
@@ -72,6 +87,8 @@ pub struct TestClient {
     pub behaviour: Behaviour,
     pub gone: AtomicBool,
     pub sent: AtomicU64,
+    /// Bytes sent after it left.
+    pub sent_after_gone: AtomicU64,
 }
 
 impl TestClient {
@@ -80,6 +97,7 @@ impl TestClient {
             behaviour,
             gone: AtomicBool::new(false),
             sent: AtomicU64::new(0),
+            sent_after_gone: AtomicU64::new(0),
         }
     }
 
@@ -90,11 +108,15 @@ impl TestClient {
 
 impl Client for TestClient {
     fn send(&self, bytes: u64) -> BoxFuture<Result<(), ClientGone>> {
-        if self.gone.load(Ordering::SeqCst) {
+        let gone = self.gone.load(Ordering::SeqCst);
+        if gone && self.behaviour != Behaviour::DeadSocket {
             return Box::pin(async { Err(ClientGone) });
         }
+        if gone {
+            self.sent_after_gone.fetch_add(bytes, Ordering::SeqCst);
+        }
         match self.behaviour {
-            Behaviour::Instant => {
+            Behaviour::Instant | Behaviour::DeadSocket => {
                 self.sent.fetch_add(bytes, Ordering::SeqCst);
                 Box::pin(async { Ok(()) })
             }
@@ -129,6 +151,44 @@ impl std::future::Future for YieldOnce {
     }
 }
 
+/// The world's memory meter: the bytes the service charges (chunks, read
+/// buffers) now and at their peak.
+#[derive(Default)]
+pub struct Meter {
+    pub now: AtomicU64,
+    pub peak: AtomicU64,
+}
+
+struct MeterProbe(std::sync::Arc<Meter>);
+
+impl Probe for MeterProbe {
+    fn fault(&self, _: FaultPoint) -> bool {
+        false
+    }
+    fn draw(&self, _: u64) -> u64 {
+        0
+    }
+    fn mem_charge(&self, _: &'static str, bytes: u64) {
+        let now = self.0.now.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        self.0.peak.fetch_max(now, Ordering::SeqCst);
+    }
+    fn mem_release(&self, bytes: u64) {
+        self.0.now.fetch_sub(bytes, Ordering::SeqCst);
+    }
+    fn lock_acquired(&self, _: LockClass, _: &'static Location<'static>) {}
+    fn lock_released(&self, _: LockClass) {}
+    fn blocking_wait(&self, _: u64) {}
+}
+
+/// Installs a fresh memory meter as this thread's probe until the guard
+/// drops. loom and shuttle run every modelled thread as a coroutine on the
+/// test's OS thread, so one installation meters them all.
+pub fn install_meter() -> (probe::Installed, std::sync::Arc<Meter>) {
+    let meter = std::sync::Arc::new(Meter::default());
+    let guard = probe::install(std::rc::Rc::new(MeterProbe(std::sync::Arc::clone(&meter))));
+    (guard, meter)
+}
+
 /// The service under test and its file store.
 pub struct World {
     pub svc: Arc<AssetService>,
@@ -136,9 +196,26 @@ pub struct World {
     pub upstream: DynArc<Items>,
 }
 
-/// A world with `permits` create permits (0 = the pre-fix, unlimited),
-/// `chunk_items` items per chunk, files of `items` items, `flaw`, and the
-/// files `existing` already published.
+/// The configuration a model runs: `permits` create permits (`0`: the
+/// pre-fix service) with `chunk_items` items per chunk, one fetch at a time
+/// (small state spaces), and `flaw`.
+pub fn model_config(permits: usize, chunk_items: usize, flaw: Flaw) -> AdmissionConfig {
+    let base = if permits == 0 {
+        AdmissionConfig::pre_fix()
+    } else {
+        AdmissionConfig::fixed(permits)
+    };
+    AdmissionConfig {
+        chunk_items,
+        fetch_concurrency: 1,
+        pending_chunks_max: if permits == 0 { 0 } else { 2 },
+        flaw,
+        ..base
+    }
+}
+
+/// A world with [`model_config`], files of `items` items, and the files
+/// `existing` already published.
 pub fn world(
     permits: usize,
     chunk_items: usize,
@@ -146,20 +223,16 @@ pub fn world(
     flaw: Flaw,
     existing: &[&str],
 ) -> World {
+    world_with(model_config(permits, chunk_items, flaw), items, existing)
+}
+
+/// A world over the service `cfg`.
+pub fn world_with(cfg: AdmissionConfig, items: u64, existing: &[&str]) -> World {
     let files = MemFileStore::new();
     for key in existing {
-        files.insert(key, 3 * ITEM_BYTES);
+        files.insert(key, EXISTING_ITEMS * ITEM_BYTES);
     }
     let upstream = DynArc::new(Items::new(items));
-    let cfg = AdmissionConfig {
-        chunk_items,
-        flaw,
-        ..if permits == 0 {
-            AdmissionConfig::pre_fix()
-        } else {
-            AdmissionConfig::fixed(permits)
-        }
-    };
     let svc = Arc::new(AssetService::new(
         cfg,
         DynArc::new(files.clone()),
@@ -172,63 +245,25 @@ pub fn world(
     }
 }
 
-/// Which oracles a model applies at its end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Checks {
-    /// Every one, memory bound first.
-    All,
-    /// Only the memory bound (to show it catches a flaw by itself).
-    Memory,
-    /// Only the creation bound (to show it catches a flaw by itself).
-    Creations,
-}
+/// The memory oracle's message (its tag is `oom`).
+pub const OOM_MESSAGE: &str = "memory above the modelled machine's limit";
 
-/// Chunk memory never above `cap` chunks (permits x chunk bytes).
-pub fn check_memory_bound(w: &World, cap: usize) {
-    let peak = w.svc.stats().chunk_bytes_peak;
-    let chunk_bytes = w.svc.config().chunk_items as u64 * ITEM_BYTES;
+/// The bytes the meter saw at their peak stay within `limit_bytes`.
+pub fn check_memory(meter: &Meter, limit_bytes: u64) {
+    let peak = meter.peak.load(Ordering::SeqCst);
     assert!(
-        peak <= cap as u64 * chunk_bytes,
-        "chunk memory above permits x chunk bytes: {peak} > {cap} x {chunk_bytes}"
+        peak <= limit_bytes,
+        "{OOM_MESSAGE}: {peak} bytes held > {limit_bytes}"
     );
 }
 
-/// Never more creations at once than `cap`.
-pub fn check_creation_bound(w: &World, cap: usize) {
-    let peak = w.svc.stats().creations_peak;
-    assert!(
-        peak <= cap,
-        "more creations than create_permits_max: {peak} > {cap}"
-    );
-}
-
-/// The admission oracles over a finished model: never more chunk memory
-/// than `cap` chunks, never more creations than `cap`, and once every
-/// request has ended, every permit back, no memory, no chunk, no draft, no
-/// file published twice.
-pub fn check_bounds_and_quiescence(w: &World, cap: usize, keys: &[&str], checks: Checks) {
-    match checks {
-        Checks::Memory => return check_memory_bound(w, cap),
-        Checks::Creations => return check_creation_bound(w, cap),
-        Checks::All => {}
-    }
-    check_memory_bound(w, cap);
-    check_creation_bound(w, cap);
-    check_quiescent(w);
-    for key in keys {
-        assert!(
-            w.files.publications(key) <= 1,
-            "file {key} created twice ({} publications)",
-            w.files.publications(key)
-        );
-    }
-}
-
-/// Everything a finished request held is back.
-pub fn check_quiescent(w: &World) {
+/// Once every request has ended: every permit back (none leaked on the
+/// cancel and error paths), no chunk or memory held, no draft left, and
+/// (for a service that claims keys) no file published twice.
+pub fn check_quiescent(w: &World, meter: Option<&Meter>, keys: &[&str]) {
     let st = w.svc.stats();
     let cfg = w.svc.config();
-    if cfg.create_permits_max > 0 {
+    if cfg.create_permits_max > 0 && !cfg.creations_take_reader_permit {
         assert_eq!(
             w.svc.create_permits_available(),
             cfg.create_permits_max,
@@ -240,14 +275,25 @@ pub fn check_quiescent(w: &World) {
         cfg.read_permits_max,
         "read permit leaked"
     );
+    if let Some(m) = meter {
+        assert_eq!(m.now.load(Ordering::SeqCst), 0, "memory still held");
+    }
     assert_eq!(st.chunk_bytes_now, 0, "chunk memory still held");
-    assert_eq!(st.pending_chunks_now, 0, "chunk left in the pending map");
+    assert_eq!(st.chunks_held_now, 0, "chunk still held");
     assert_eq!(st.creations_now, 0, "creation still counted");
+    assert_eq!(st.fetches_now, 0, "fetch still counted");
     assert_eq!(
         w.files.open_drafts(),
         0,
         "draft neither published nor discarded"
     );
+    for key in keys.iter().filter(|_| cfg.claim_keys) {
+        assert!(
+            w.files.publications(key) <= 1,
+            "file {key} created twice ({} publications)",
+            w.files.publications(key)
+        );
+    }
 }
 
 /// A rejection is a 503 with `Retry-After: 1`.

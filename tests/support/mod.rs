@@ -38,6 +38,24 @@ pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
     Pin::new(fut).poll(&mut Context::from_waker(&waker))
 }
 
+/// Polls `fut` to completion on this thread, at most `polls_max` times,
+/// and panics if it is still pending then. For futures that depend on no
+/// outside event (instant clients, scripted clocks): one that is still
+/// pending after many polls waits for something that will never happen,
+/// and a planted bug of that kind must fail the test, not hang it.
+///
+/// # Panics
+/// When `fut` is still pending after `polls_max` polls.
+pub fn block_on_bounded<F: Future>(fut: F, polls_max: usize) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    for _ in 0..polls_max {
+        if let Poll::Ready(v) = poll_once(&mut fut) {
+            return v;
+        }
+    }
+    panic!("still pending after {polls_max} polls: it waits for an event that never comes (a hang)")
+}
+
 /// Counts a checker's iterations (executions) for the report line.
 pub struct Iterations(AtomicUsize);
 

@@ -4,6 +4,7 @@
 //! theirs). One file per command.
 
 mod explore;
+pub mod load;
 mod merge;
 mod misc;
 mod replay;
@@ -76,6 +77,10 @@ enum Command {
     /// Combine the `run --json` outputs of the shards of one sweep into one
     /// summary (same digest as the sweep run whole).
     Merge(merge::MergeArgs),
+    /// Load files: generate, check, summarize, convert an access log.
+    Load(load::LoadArgs),
+    /// Scale a scenario's load (or a load file) until it fails: bisection.
+    Cliff(load::CliffArgs),
     /// Print a shell completion script.
     Completions(misc::CompletionsArgs),
     /// Record a check's result for the teeth table (for scripts such as
@@ -122,6 +127,8 @@ pub fn main_with(scenarios: Vec<Box<dyn Scenario>>) -> ExitCode {
         Some(Command::Replay(args)) => replay::replay(&scenarios, &args),
         Some(Command::Shrink(args)) => replay::shrink(&scenarios, &args),
         Some(Command::Merge(args)) => merge::cmd(&args),
+        Some(Command::Load(args)) => load::cmd_load(&args),
+        Some(Command::Cliff(args)) => load::cmd_cliff(&scenarios, &args),
         Some(Command::Completions(args)) => misc::completions::<Cli>(&args),
         Some(Command::Record(args)) => misc::record(&scenarios, &args),
     };

@@ -70,6 +70,10 @@ pub(super) struct RunArgs {
     /// threads, ...) as DIR/<scenario>-<variant>-<seed>-<series>.csv.
     #[arg(long, value_name = "DIR", conflicts_with = "seeds")]
     csv: Option<PathBuf>,
+    /// Replay this load file instead of the scenario's own load
+    /// (subtree-oom; see `faultline load --help`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["csv", "shard", "json"])]
+    load: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -144,6 +148,16 @@ pub(super) fn cmd(scenarios: &[Box<dyn Scenario>], args: &RunArgs) -> CmdResult 
     }
     let (range, from) = seeds(args)?;
     let policy = policy(scenario, args)?;
+    if let Some(file) = &args.load {
+        return super::load::cmd_run_load(
+            scenarios,
+            &args.scenario,
+            &args.variant,
+            range,
+            policy,
+            file,
+        );
+    }
     let shard = shard::resolve(args.shard)?;
     if let (Some((s, src)), 1) = (&shard, range.len()) {
         if !s.holds(range.start) {

@@ -1,8 +1,10 @@
 //! The asset service (service 2) wired into the simulator, shared by the
 //! `subtree-oom` and `retry-storm` scenarios (not a scenario itself): slow
-//! clients, an upstream whose items follow a load's size distribution, a
-//! slow file store, and the caller-side view of an answer (HTTP status and
-//! `Retry-After` header, read back by the retry helper).
+//! clients, an upstream whose items follow a load's size distribution and
+//! whose every chunk fetch fans out into batch tasks (the incident's
+//! `getTxs` fan-out: goroutines), a slow file store, a gauge of the tasks
+//! alive (the goroutine count), and the caller-side view of an answer (HTTP
+//! status and `Retry-After` header, read back by the retry helper).
 
 use super::load_keys::LoadKeys;
 use faultline::admission::load::Arrival;
@@ -13,16 +15,20 @@ use faultline::admission::{
 use faultline::probe::{self, FaultKind};
 use faultline::retry::CallError;
 use faultline::sim::{metric_max, metric_set, oracle_failed, sample, SimHandle};
-use faultline::sync::{Arc, AtomicBool, DynArc, Ordering};
+use faultline::sync::{Arc, AtomicBool, AtomicUsize, DynArc, Ordering};
 use faultline::BoxFuture;
 use std::ops::Range;
 use std::sync::Weak;
 use std::time::Duration;
 
 /// How fast the file store writes, bytes per second.
-pub const FILE_WRITE_BYTES_PER_S: u64 = 200_000_000;
-/// How long one upstream read (of at most 256 items) takes, ms.
-pub const UPSTREAM_READ_MS: u64 = 1;
+pub const FILE_WRITE_BYTES_PER_S: u64 = 500_000_000;
+/// Items one fan-out task of a chunk fetch reads (a 10,000-item chunk fans
+/// out into 20 tasks: the incident's profile had about 1,900 errgroup
+/// goroutines for 103 `getTxs` calls, about 18 each).
+pub const FETCH_BATCH_ITEMS: usize = 500;
+/// How long one fan-out task takes (a batch from the store), ms.
+pub const FETCH_BATCH_MS: u64 = 20;
 /// The fault point of an upstream read (an injected error is a 502).
 pub const UPSTREAM_SITE: &str = "asset.upstream";
 
@@ -61,17 +67,46 @@ impl Client for SimClient {
     }
 }
 
-/// Items per file and their sizes, from a load; each read takes
-/// [`UPSTREAM_READ_MS`]. When it completes, the creations running right
-/// then are recorded (gauge `creations_now`, high-water mark
-/// `creations_peak`, series `creations`): the service charges the chunk
-/// memory in the same poll, so at an OOM the gauge is exact.
+/// Tasks alive that stand for goroutines (callers, fetch fan-out tasks):
+/// the gauge `goroutines_now` and the high-water mark
+/// `goroutines_peak_sim`.
+#[derive(Debug, Default)]
+pub struct TaskGauge(AtomicUsize);
+
+/// One task counted by a [`TaskGauge`] while it lives.
+pub struct Counted(Arc<TaskGauge>);
+
+impl TaskGauge {
+    /// Counts one more task until the returned guard drops.
+    pub fn enter(gauge: &Arc<TaskGauge>) -> Counted {
+        let now = gauge.0.fetch_add(1, Ordering::Relaxed) + 1;
+        metric_set("goroutines_now", now as f64);
+        metric_max("goroutines_peak_sim", now as f64);
+        Counted(Arc::clone(gauge))
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let now = self.0 .0.fetch_sub(1, Ordering::Relaxed) - 1;
+        metric_set("goroutines_now", now as f64);
+    }
+}
+
+/// Items per file and their sizes, from a load. A chunk fetch fans out
+/// into one task per [`FETCH_BATCH_ITEMS`] items, each taking
+/// [`FETCH_BATCH_MS`]; the fetch completes when all have. When it
+/// completes, the creations running right then are recorded (gauge
+/// `creations_now`, high-water mark `creations_peak`, series `creations`):
+/// the service charges the chunk memory in the same poll, so at an OOM the
+/// gauge is exact.
 struct SimUpstream {
     h: SimHandle,
     /// The load: a key's items are those of its last arrival.
     keys: Arc<LoadKeys>,
     svc: Weak<AssetService>,
     faults: bool,
+    tasks: Arc<TaskGauge>,
 }
 
 impl Upstream for SimUpstream {
@@ -95,9 +130,21 @@ impl Upstream for SimUpstream {
             }
             None => Err(format!("no items for {key}")),
         };
-        let (h, svc) = (self.h, Weak::clone(&self.svc));
+        let n = sizes.as_ref().map_or(1, Vec::len);
+        let batches: Vec<_> = (0..n.div_ceil(FETCH_BATCH_ITEMS))
+            .map(|_| {
+                let (h, counted) = (self.h, TaskGauge::enter(&self.tasks));
+                self.h.spawn_on("fetch-batch", async move {
+                    h.sleep(Duration::from_millis(FETCH_BATCH_MS)).await;
+                    drop(counted);
+                })
+            })
+            .collect();
+        let svc = Weak::clone(&self.svc);
         Box::pin(async move {
-            h.sleep(Duration::from_millis(UPSTREAM_READ_MS)).await;
+            for b in batches {
+                let _ = b.await;
+            }
             if let Some(svc) = svc.upgrade() {
                 let now = svc.stats().creations_now as f64;
                 metric_set("creations_now", now);
@@ -176,15 +223,16 @@ impl FileStore for SimFiles {
     }
 }
 
-/// The service on `h` with config `adm`, a slow file store holding the
-/// load's existing files (at their estimated size) and an upstream of the
-/// load's items (both sharing `load`); `faults` arms the upstream's error
-/// fault point.
+/// The service on `h` (its clock too) with config `adm`, a slow file store
+/// holding the load's existing files (at their estimated size) and an
+/// upstream of the load's items (both sharing `load`) whose fan-out tasks
+/// `tasks` counts; `faults` arms the upstream's error fault point.
 pub fn service(
     h: SimHandle,
     adm: AdmissionConfig,
     load: &DynArc<[Arrival]>,
     faults: bool,
+    tasks: &Arc<TaskGauge>,
 ) -> DynArc<AssetService> {
     let keys = Arc::new(LoadKeys::new(load));
     let store = MemFileStore::slow(DynArc::new(h), FILE_WRITE_BYTES_PER_S);
@@ -195,8 +243,9 @@ pub fn service(
             keys,
             svc: Weak::clone(weak),
             faults,
+            tasks: Arc::clone(tasks),
         };
-        AssetService::new(adm, DynArc::new(files), DynArc::new(upstream))
+        AssetService::new(adm, DynArc::new(files), DynArc::new(upstream)).with_clock(DynArc::new(h))
     })
 }
 
@@ -216,9 +265,9 @@ pub fn answer(e: GetError, now_ms: u64) -> CallError<GetError> {
     e.into_call_error(now_ms)
 }
 
-/// The most memory the fixed service may hold for `load`: every create
-/// permit with a chunk of the load's largest items, plus every reader with
-/// its buffer.
+/// The most memory a service with create permits may hold for `load`:
+/// every create permit with a full read-ahead window of chunks of the
+/// load's largest items, plus every reader with its buffer.
 pub fn memory_bound_bytes(adm: &AdmissionConfig, load: &[Arrival]) -> u64 {
     let item_max = load
         .iter()
@@ -226,7 +275,8 @@ pub fn memory_bound_bytes(adm: &AdmissionConfig, load: &[Arrival]) -> u64 {
         .max()
         .unwrap_or(0);
     let chunk = adm.chunk_items as u64 * item_max;
-    adm.create_permits_max as u64 * chunk + adm.read_permits_max as u64 * adm.read_buffer_bytes
+    let creation = adm.window_chunks() as u64 * chunk;
+    adm.create_permits_max as u64 * creation + adm.read_permits_max as u64 * adm.read_buffer_bytes
 }
 
 #[cfg(test)]

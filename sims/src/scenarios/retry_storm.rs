@@ -5,29 +5,41 @@
 //! a second, so most requests get 503 + `Retry-After: 1`. Swarm faults:
 //! file-store write errors (500) and upstream errors (502).
 //!
-//! Variants: `pre-fix` is the client before the retry helper existed: it
-//! retries *every* error every 250 ms until served (at most 200 attempts, a
-//! safety cap of the simulation). `fixed` uses the retry helper (default
-//! policy: 6 attempts, 250 ms doubling to 5 s, `Retry-After` honoured, only
-//! 503 retried); `fixed-jitter` is the same with full jitter, a second
-//! correct variant.
+//! Variants: `pre-fix` is a *naive client* that retries every error every
+//! 250 ms until served (at most 200 attempts, a safety cap of the
+//! simulation). It is an invention, a hypothesis of what callers without
+//! the helper could do: the incident says its callers failed through on a
+//! peer error before the fix (one attempt), which breaks no retry rule.
+//! `fixed` uses the retry helper (default policy: 6 attempts, 250 ms
+//! doubling to 5 s, `Retry-After` honoured, only 503 retried);
+//! `fixed-jitter` is the same with full jitter, a second correct variant.
 //!
-//! Oracles, checked as the attempts happen: total attempts stay at most
-//! `attempts_max` x requests, and no caller retries after an answer other
-//! than 503. Metrics: load amplification (attempts per served request), the
-//! peak synchronized retry wave (retries within one 10 ms window, and the
-//! series `retries_per_10ms`), 503s, served, given up, failed.
+//! Oracle: every caller is judged, attempt by attempt, by the conformance
+//! spec of [`super::retry_conformance`] (at most 6 attempts per request,
+//! only 503 retried, `Retry-After` honoured, waits within 250 ms..5 s),
+//! whose constants are written apart from the helper's configuration.
+//! Metrics: load amplification (attempts per served request), the peak
+//! synchronized retry wave (retries within one 10 ms window, and the series
+//! `retries_per_10ms`), 503s, served, given up, failed.
+//!
+//! Load axis: the number of peers in the burst (100 at factor 1). The
+//! naive client conforms as long as the service never says 503 (at most 4
+//! peers, one per create permit, and no injected fault).
 
 use super::asset::{self, SimClient};
+use super::fail_violations;
+use super::retry_conformance::{self, CallLog};
 use crate::scenario::{
-    Bug, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
+    Bug, LoadAxis, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
 };
 use faultline::admission::load::{Arrival, ItemBytes};
 use faultline::admission::{AdmissionConfig, AssetService};
 use faultline::clock::Clock;
 use faultline::probe::FaultKind;
-use faultline::retry::{retry, Backoff, CancelToken, Jitter, RetryError, RetryPolicy};
-use faultline::sim::{oracle_failed, Outcome, Sim, SimConfig, SimHandle};
+use faultline::retry::{
+    parse_retry_after, retry, Backoff, CancelToken, Jitter, RetryError, RetryFlaw, RetryPolicy,
+};
+use faultline::sim::{Outcome, Sim, SimConfig, SimHandle};
 use faultline::sync::{Arc, DynArc, Mutex};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -76,8 +88,8 @@ impl Scenario for RetryStorm {
     fn bug(&self, variant: &str) -> Option<Bug> {
         (variant == "pre-fix").then_some(Bug {
             key: "retry-conformance",
-            title: "callers retry every error without a cap (load amplification, non-503 retried)",
-            oracles: &["invariant:retry-attempts", "invariant:retry-non-503"],
+            title: "a naive client (an invention) retries every error every 250 ms: Retry-After ignored, non-503 retried, no attempt cap",
+            oracles: retry_conformance::ORACLES,
             kind: RowKind::Load,
             origin: Origin::Hypothesized,
         })
@@ -108,13 +120,59 @@ impl Scenario for RetryStorm {
     }
 
     fn run(&self, variant: &str, cfg: SimConfig) -> Result<Outcome, ScenarioError> {
+        self.run_scaled(variant, cfg, 1.0)
+    }
+
+    fn load_axis(&self) -> Option<LoadAxis> {
+        Some(LoadAxis {
+            unit: "peers",
+            rate: PEERS as f64,
+            factor_min: 0.01,
+            factor_max: 20.0,
+        })
+    }
+
+    fn run_scaled(
+        &self,
+        variant: &str,
+        cfg: SimConfig,
+        factor: f64,
+    ) -> Result<Outcome, ScenarioError> {
         self.check_variant(variant)?;
         let client = match variant {
             "pre-fix" => Caller::Naive,
-            "fixed" => Caller::Helper(Jitter::None),
-            _ => Caller::Helper(Jitter::Full),
+            "fixed" => Caller::Helper(RetryPolicy::default(), RetryFlaw::None),
+            _ => Caller::Helper(
+                RetryPolicy {
+                    jitter: Jitter::Full,
+                    ..RetryPolicy::default()
+                },
+                RetryFlaw::None,
+            ),
         };
-        Ok(run_storm(client, cfg))
+        Ok(run_storm(client, cfg, peers_at(factor)))
+    }
+}
+
+/// The storm of `peers` with callers using the retry helper with `policy`
+/// and `flaw` (a drifted or broken helper, for tests of the spec).
+pub fn run_with_helper(
+    policy: RetryPolicy,
+    flaw: RetryFlaw,
+    cfg: SimConfig,
+    peers: u64,
+) -> Outcome {
+    run_storm(Caller::Helper(policy, flaw), cfg, peers)
+}
+
+/// The peers in the burst at `factor` of the scenario's own 100 (at least
+/// one).
+pub fn peers_at(factor: f64) -> u64 {
+    let peers = (PEERS as f64 * factor).round();
+    if peers.is_finite() && peers >= 1.0 {
+        peers as u64
+    } else {
+        1
     }
 }
 
@@ -123,8 +181,8 @@ impl Scenario for RetryStorm {
 enum Caller {
     /// Retries every error every 250 ms, no cap (pre-fix).
     Naive,
-    /// The retry helper with the default policy and this jitter.
-    Helper(Jitter),
+    /// The retry helper with this policy (and a test-only flaw).
+    Helper(RetryPolicy, RetryFlaw),
 }
 
 #[derive(Debug, Default)]
@@ -146,56 +204,56 @@ struct World {
 }
 
 impl World {
-    /// Counts an attempt after the answer `prev` to the same request (if
-    /// any), checking the oracles.
-    fn attempt(&self, prev: Option<u16>, now_ns: u64) {
-        let total = self.counts.with(|c| {
+    /// Counts an attempt of a request that logged `log` so far, and judges
+    /// it by the conformance spec.
+    fn attempt(&self, log: &Mutex<CallLog>, now_ns: u64) {
+        let (violations, retry) = log.with(|l| (l.attempt(now_ns), l.attempts() > 1));
+        self.counts.with(|c| {
             c.attempts += 1;
-            if prev.is_some() {
+            if retry {
                 c.retries_at_ms.push((now_ns - self.start_ns) / 1_000_000);
             }
-            c.attempts
         });
-        let cap = u64::from(RetryPolicy::default().attempts_max) * PEERS;
-        if total > cap {
-            oracle_failed(
-                "retry-attempts",
-                format!("{total} attempts for {PEERS} requests > attempts_max x requests = {cap}"),
-            );
+        fail_violations(&violations);
+    }
+
+    /// Logs the answer to an attempt: its status and `Retry-After`.
+    fn answer(&self, log: &Mutex<CallLog>, e: &faultline::admission::GetError, h: SimHandle) {
+        let status = e.status();
+        if status == 503 {
+            self.counts.with(|c| c.rejected += 1);
         }
-        if let Some(status) = prev.filter(|&s| s != 503) {
-            oracle_failed(
-                "retry-non-503",
-                format!("a caller retried after a {status} (only 503 may be retried)"),
-            );
-        }
+        let hint = e
+            .retry_after_header()
+            .and_then(|v| parse_retry_after(&v, h.now_ms()));
+        log.with(|l| l.answer(h.now_ns(), status, hint));
     }
 }
 
-fn run_storm(caller: Caller, cfg: SimConfig) -> Outcome {
+fn run_storm(caller: Caller, cfg: SimConfig, peers: u64) -> Outcome {
     let seed = cfg.seed;
     let sim = Sim::new(cfg);
     let h = sim.main_handle();
-    let load: DynArc<[Arrival]> = burst(seed).into();
+    let load: DynArc<[Arrival]> = burst(seed, peers).into();
     let adm = AdmissionConfig::fixed(CREATE_PERMITS);
     let world = Arc::new(World {
-        svc: asset::service(h, adm, &load, true),
+        svc: asset::service(h, adm, &load, true, &Arc::new(asset::TaskGauge::default())),
         counts: Mutex::new(Counts::default()),
         start_ns: h.now_ns(),
         seed,
     });
     let w = Arc::clone(&world);
     let mut out = sim.run(async move { drive(w, load, caller, h).await });
-    report(&mut out, &world);
+    report(&mut out, &world, peers);
     out
 }
 
-/// `PEERS` requests for distinct missing files within `BURST_SPREAD_MS`.
-fn burst(seed: u64) -> Vec<Arrival> {
-    let mut load: Vec<Arrival> = (0..PEERS)
+/// `peers` requests for distinct missing files within `BURST_SPREAD_MS`.
+fn burst(seed: u64, peers: u64) -> Vec<Arrival> {
+    let mut load: Vec<Arrival> = (0..peers)
         .map(|i| Arrival {
             at_ms: (seed ^ i.wrapping_mul(0x9e37_79b9)) % (BURST_SPREAD_MS + 1),
-            key: format!("block/{i:03}"),
+            key: format!("block/{i:05}"),
             exists: false,
             items: ITEMS,
             item_bytes: ItemBytes::Fixed(ITEM_BYTES),
@@ -223,24 +281,21 @@ async fn peer(world: Arc<World>, key: String, index: u64, caller: Caller, h: Sim
     let client = SimClient::new(h, CLIENT_BYTES_PER_S);
     match caller {
         Caller::Naive => naive(&world, &key, &client, h).await,
-        Caller::Helper(jitter) => helper(&world, &key, &client, index, jitter, h).await,
+        Caller::Helper(policy, flaw) => {
+            helper(&world, &key, &client, index, (policy, flaw), h).await
+        }
     }
 }
 
-/// The pre-fix client: every error is retried after 250 ms.
+/// The naive client (an invention, see the module docs): every error is
+/// retried after 250 ms.
 async fn naive(world: &World, key: &str, client: &SimClient, h: SimHandle) {
-    let mut prev = None;
+    let log = Mutex::new(CallLog::default());
     for _ in 0..NAIVE_ATTEMPTS_MAX {
-        world.attempt(prev, h.now_ns());
+        world.attempt(&log, h.now_ns());
         match world.svc.get(key, client).await {
             Ok(_) => return world.counts.with(|c| c.served += 1),
-            Err(e) => {
-                let status = e.status();
-                if status == 503 {
-                    world.counts.with(|c| c.rejected += 1);
-                }
-                prev = Some(status);
-            }
+            Err(e) => world.answer(&log, &e, h),
         }
         h.sleep(Duration::from_millis(NAIVE_RETRY_MS)).await;
     }
@@ -253,28 +308,18 @@ async fn helper(
     key: &str,
     client: &SimClient,
     index: u64,
-    jitter: Jitter,
+    (policy, flaw): (RetryPolicy, RetryFlaw),
     h: SimHandle,
 ) {
-    let policy = RetryPolicy {
-        jitter,
-        ..RetryPolicy::default()
-    };
-    let mut backoff = Backoff::new(
-        policy,
-        world.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-    );
-    let prev: Mutex<Option<u16>> = Mutex::new(None);
+    let seed = world.seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut backoff = Backoff::new_flawed(policy, seed, flaw);
+    let log = Mutex::new(CallLog::default());
     let r = retry(&h, &mut backoff, &CancelToken::new(), |_| {
-        world.attempt(prev.with(|p| *p), h.now_ns());
-        let prev = &prev;
+        world.attempt(&log, h.now_ns());
+        let log = &log;
         async move {
             world.svc.get(key, client).await.map_err(|e| {
-                let status = e.status();
-                prev.with(|p| *p = Some(status));
-                if status == 503 {
-                    world.counts.with(|c| c.rejected += 1);
-                }
+                world.answer(log, &e, h);
                 asset::answer(e, h.now_ms())
             })
         }
@@ -288,7 +333,7 @@ async fn helper(
 }
 
 /// Load amplification and retry waves, as metrics and a series.
-fn report(out: &mut Outcome, world: &World) {
+fn report(out: &mut Outcome, world: &World, peers: u64) {
     let c = world.counts.with(std::mem::take);
     let mut windows: BTreeMap<u64, u64> = BTreeMap::new();
     for t in &c.retries_at_ms {
@@ -301,7 +346,7 @@ fn report(out: &mut Outcome, world: &World) {
         .collect();
     out.metrics.series.insert("retries_per_10ms", series);
     let m = &mut out.metrics.values;
-    m.insert("requests", PEERS as f64);
+    m.insert("requests", peers as f64);
     m.insert("attempts", c.attempts as f64);
     m.insert("served", c.served as f64);
     m.insert("gave_up", c.gave_up as f64);
