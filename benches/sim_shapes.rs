@@ -15,8 +15,13 @@
 //!   both executors. Throughput is acquisitions (the same on both sides);
 //!   the polls each side needed for them are printed (a random schedule
 //!   needs more yields than tokio's FIFO one). Target >= 3x tokio. The
-//!   bounded channel of the library issue is not on main yet: this is the
-//!   ping-pong over Gate hand-offs the issue allows until then.
+//!   ping-pong over Gate hand-offs.
+//! * `channel_pingpong`: `PAIRS` pairs of tasks over two bounded
+//!   `faultline::sync::mpsc` channels of capacity 1: the pinger sends a
+//!   number and awaits the reply, the ponger answers with the number plus
+//!   one, `ROUNDS` times. Every message wakes the partner, on both
+//!   executors alike (the same channel on both sides, so the ratio is the
+//!   executors'). Throughput is messages. Target >= 3x tokio.
 //!
 //! Before timing (unless `FAULTLINE_BENCH_CHECK=0`, for profiling), every
 //! workload runs once on each side with its worker
@@ -30,7 +35,7 @@
 mod benches {
     use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
     use faultline::sim::{Sim, SimConfig, SimHandle};
-    use faultline::sync::{Arc, Gate};
+    use faultline::sync::{mpsc, Arc, Gate};
     use std::future::Future;
     use std::pin::Pin;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,6 +132,38 @@ mod benches {
                 tokio::task::yield_now().await;
             }
         }
+    }
+
+    /// The pinger of `channel_pingpong`: sends, awaits the reply.
+    async fn pinger(tx: mpsc::Sender<u64>, mut rx: mpsc::Receiver<u64>) {
+        let mut n = 0;
+        for _ in 0..ROUNDS {
+            tx.send(n).await.expect("ponger gone");
+            n = rx.recv().await.expect("ponger gone");
+        }
+        assert_eq!(n, ROUNDS, "a reply was lost or doubled");
+    }
+
+    /// The ponger of `channel_pingpong`: answers every number with the next.
+    async fn ponger(mut rx: mpsc::Receiver<u64>, tx: mpsc::Sender<u64>) {
+        while let Some(n) = rx.recv().await {
+            tx.send(n + 1).await.expect("pinger gone");
+        }
+    }
+
+    /// The futures of one `channel_pingpong` run, two per pair.
+    fn channel_pairs(count: bool) -> Vec<Counted<Pin<Box<dyn Future<Output = ()> + Send>>>> {
+        (0..PAIRS)
+            .flat_map(|_| {
+                let (ping_tx, ping_rx) = mpsc::channel(1);
+                let (pong_tx, pong_rx) = mpsc::channel(1);
+                let a: Pin<Box<dyn Future<Output = ()> + Send>> =
+                    Box::pin(pinger(ping_tx, pong_rx));
+                let b: Pin<Box<dyn Future<Output = ()> + Send>> =
+                    Box::pin(ponger(ping_rx, pong_tx));
+                [wrap(count, a), wrap(count, b)]
+            })
+            .collect()
     }
 
     fn wrap<F: Future<Output = ()>>(count: bool, fut: F) -> Counted<F> {
@@ -275,7 +312,25 @@ mod benches {
         g.finish();
     }
 
-    criterion_group!(benches, task_scaling, gate_pingpong);
+    fn channel_pingpong(c: &mut Criterion) {
+        count_polls(
+            "channel_pingpong",
+            || on_sim(move |_| channel_pairs(true)),
+            || on_tokio(|| channel_pairs(true)),
+        );
+        let mut g = c.benchmark_group("channel_pingpong");
+        g.sample_size(10);
+        g.throughput(Throughput::Elements(PAIRS * 2 * ROUNDS));
+        g.bench_function("faultline_sim", |b| {
+            b.iter(|| on_sim(move |_| channel_pairs(false)))
+        });
+        g.bench_function("tokio_current_thread_paused", |b| {
+            b.iter(|| on_tokio(|| channel_pairs(false)))
+        });
+        g.finish();
+    }
+
+    criterion_group!(benches, task_scaling, gate_pingpong, channel_pingpong);
 }
 
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]

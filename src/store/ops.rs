@@ -258,6 +258,12 @@ impl<B: SegmentBackend> TieredStore<B> {
     pub fn active_segment(&self) -> SegmentId {
         self.state.with(|s| s.active)
     }
+
+    /// Tasks queued for the write gate now (observability, and tests that
+    /// must see retention *held* by the gate rather than merely late).
+    pub fn gate_waiters(&self) -> usize {
+        self.gate.waiters()
+    }
 }
 
 /// Events of `acked` with `ts_ms >= cutoff_ms` that are missing from
