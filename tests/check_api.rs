@@ -265,7 +265,7 @@ fn the_printed_repro_line_replays_the_failure_in_a_new_process() {
         .find_map(|w| w.strip_prefix("FAULTLINE_REPLAY="))
         .expect("the repro names a file");
     assert!(
-        line.contains("cargo test -p faultline child_racy_counter -- --exact"),
+        line.contains("cargo test -p faultline child_racy_counter -- --exact --include-ignored"),
         "{line}"
     );
     // The test sets its seeds in code, which beats FAULTLINE_SEED: no
@@ -281,7 +281,7 @@ fn the_printed_repro_line_replays_the_failure_in_a_new_process() {
     );
     assert!(
         repro.last().is_some_and(|l| l
-            .ends_with(" cargo test -p faultline child_racy_counter -- --exact")
+            .ends_with(" cargo test -p faultline child_racy_counter -- --exact --include-ignored")
             && !l.contains("FAULTLINE_REPLAY=")),
         "{repro:#?}"
     );

@@ -462,7 +462,10 @@ impl Plan {
     /// replay files, then the seed (or, when the seeds are set in code, the
     /// same sweep again: it fails the same way).
     fn repro(&self, files: &[&Path], run: &SeedRun) -> Vec<String> {
-        let test = format!("cargo test -p {} {} -- --exact", self.crate_name, self.name);
+        let test = format!(
+            "cargo test -p {} {} -- --exact --include-ignored",
+            self.crate_name, self.name
+        );
         let mut lines: Vec<String> = files
             .iter()
             .map(|p| format!("FAULTLINE_REPLAY={} {test}", p.display()))
@@ -551,7 +554,7 @@ fn nondeterminism(target: &dyn Target, plan: &Plan, run: &SeedRun) -> String {
     format!(
         "NONDETERMINISTIC: {}, seed {} ({}): two runs gave trace hashes {:#018x} and {:#018x}; {detail}\n  \
          look for HashMap/HashSet iteration, wall-clock time, thread spawns or randomness outside the world\n  \
-         rerun: {}FAULTLINE_CHECK_DETERMINISM=1 cargo test -p {} {} -- --exact",
+         rerun: {}FAULTLINE_CHECK_DETERMINISM=1 cargo test -p {} {} -- --exact --include-ignored",
         plan.name,
         run.seed,
         run.policy,
@@ -670,7 +673,7 @@ fn replay_one(target: &dyn Target, plan: &Plan, path: &Path) -> Result<CheckRepo
     let verdict = rerun::compare(&file, &out);
     if verdict != Verdict::Reproduced {
         return Err(CheckFailure::Replay(format!(
-            "faultline: {}: {verdict}\n  (a replay runs only on the code that recorded it; rerun: {}cargo test -p {} {} -- --exact)",
+            "faultline: {}: {verdict}\n  (a replay runs only on the code that recorded it; rerun: {}cargo test -p {} {} -- --exact --include-ignored)",
             path.display(),
             plan.seed_var(file.seed),
             plan.crate_name,

@@ -178,7 +178,7 @@ fn the_printed_repro_replays_the_race_with_the_same_trace_hash() {
     let (ok, report) = child(test, &[("FAULTLINE_REPLAY_DIR", &dir_s)]);
     assert!(!ok, "the pre-fix cache passed:\n{report}");
     assert!(report.contains("oracle: invariant:stale-read"), "{report}");
-    let repro = format!("cargo test -p refresh-cache {test} -- --exact");
+    let repro = format!("cargo test -p refresh-cache {test} -- --exact --include-ignored");
     assert!(
         report.contains(&repro),
         "no repro line `{repro}`:\n{report}"
