@@ -776,7 +776,7 @@ mod tests {
             "pre-fix",
             "fixed",
             "limit 4 GiB",
-            "4 GiB<",
+            "\n4 GiB\n",
         ] {
             assert!(svg.contains(text), "missing {text:?}");
         }
@@ -817,7 +817,8 @@ mod tests {
         );
         let small = y_axis(&[3.0 * 1_048_576.0], Unit::Bytes, false);
         assert_eq!(small.ticks[1].1, "512 KiB");
-        assert_eq!(bytes_label(1536.0, 512.0), "1.5 KiB");
+        assert_eq!(bytes_label(1536.0, 512.0), "1536 B");
+        assert_eq!(bytes_label(48.0 * GIB, 16.0 * GIB), "48 GiB");
     }
 
     #[test]
