@@ -4,7 +4,7 @@
 //! for, under `target/faultline/report/` by default.
 
 use crate::explore::Row;
-use crate::plot::{write_svg, Chart, Line};
+use crate::plot::{fill_windows, write_svg, Chart, Line, Style};
 use crate::runner::{run_seed, PolicySpec, COMMIT};
 use crate::scenario::{PlotSpec, Scenario, SeriesSource};
 use crate::teeth::{render_markdown, TeethRow};
@@ -267,9 +267,6 @@ fn draw(dir: &Path, s: &dyn Scenario, spec: &PlotSpec) -> Result<PathBuf, Report
                 (series(&run.outcome, src), lim)
             }
         };
-        for (t, v) in &points {
-            let _ = writeln!(csv, "{variant},{t},{v}");
-        }
         if let (None, Some((label, _)), Some(v)) = (&limit, spec.limit, first_limit) {
             limit = Some((label.to_string(), v));
         }
@@ -278,12 +275,21 @@ fn draw(dir: &Path, s: &dyn Scenario, spec: &PlotSpec) -> Result<PathBuf, Report
             points,
         });
     }
+    if let Style::Bars { width_x } = spec.look.style {
+        fill_windows(&mut lines, width_x);
+    }
+    for line in &lines {
+        for (t, v) in &line.points {
+            let _ = writeln!(csv, "{},{t},{v}", line.label);
+        }
+    }
     let chart = Chart {
         title: spec.title,
         x_label: &x_label,
         y_label: spec.y_label,
         lines,
         limit,
+        look: spec.look,
     };
     let path = dir.join(spec.file);
     write_svg(&path, &chart).map_err(|e| ReportError(e.to_string()))?;

@@ -225,7 +225,7 @@ pub enum SeriesSource {
 /// One plot of the report: a series over virtual time (or a metric
 /// against the offered load), one line per variant, from the run(s) of
 /// `seed` of each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PlotSpec {
     /// The SVG's file name, e.g. `"subtree-oom-memory.svg"`.
     pub file: &'static str,
@@ -233,6 +233,10 @@ pub struct PlotSpec {
     pub title: &'static str,
     /// The y axis label with its unit, e.g. `"memory held (bytes)"`.
     pub y_label: &'static str,
+    /// How the values read and are drawn: their unit (which fixes the
+    /// axis' ticks and labels), a log axis, lines, steps, markers or bars,
+    /// and an x range.
+    pub look: crate::plot::Look,
     /// The series.
     pub series: SeriesSource,
     /// The variants drawn, one line each.

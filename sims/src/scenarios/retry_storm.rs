@@ -29,6 +29,7 @@
 use super::asset::{self, SimClient};
 use super::fail_violations;
 use super::retry_conformance::{self, CallLog};
+use crate::plot::{Look, Style};
 use crate::scenario::{
     Bug, LoadAxis, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
 };
@@ -100,6 +101,12 @@ impl Scenario for RetryStorm {
             file: "retry-storm-waves.svg",
             title: "retry-storm: retries per 10 ms window, without and with jitter",
             y_label: "retries per 10 ms (count)",
+            look: Look {
+                style: Style::Bars {
+                    width_x: WAVE_WINDOW_MS as f64 / 1e3,
+                },
+                ..Look::COUNT_STEPS
+            },
             series: SeriesSource::Metric("retries_per_10ms"),
             variants: &["fixed", "fixed-jitter"],
             limit: None,

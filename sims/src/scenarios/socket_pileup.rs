@@ -57,6 +57,7 @@ use super::trace_common::{
     writer_config, Tally, FAULT_KINDS, FORGETS_DROP, INCIDENT_FIX, PRE_FIX,
 };
 use super::violations_failure;
+use crate::plot::Look;
 use crate::scenario::{
     Bug, LoadAxis, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
 };
@@ -142,6 +143,10 @@ impl Scenario for SocketPileup {
             file: "socket-pileup-threads.svg",
             title: "socket-pileup: blocking threads alive while the peer restarts",
             y_label: "blocking threads alive (count)",
+            look: Look {
+                panels: true,
+                ..Look::COUNT_STEPS
+            },
             series: SeriesSource::BlockingThreads,
             variants: &[PRE_FIX, INCIDENT_FIX, FIXED],
             limit: None,

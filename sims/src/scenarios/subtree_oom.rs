@@ -78,6 +78,7 @@
 //! **Load axis**: the ramp's rate (its peak, 6 req/s at factor 1).
 
 use super::asset::{self, SimClient, TaskGauge};
+use crate::plot::{Look, Unit};
 use crate::scenario::{
     Bug, LoadAxis, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
 };
@@ -95,6 +96,12 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 const VARIANTS: &[&str] = &["pre-fix", "incident-fix", "fixed"];
+
+/// Memory plots: bytes held, sampled at each change.
+const MEMORY_LOOK: Look = Look {
+    unit: Unit::Bytes,
+    ..Look::COUNT_STEPS
+};
 /// The memory limit: the incident's 64 GiB.
 pub const MEM_LIMIT_BYTES: u64 = 64 << 30;
 /// Create permits of the fixed services (the incident's default).
@@ -157,7 +164,22 @@ impl Scenario for SubtreeOom {
             PlotSpec {
                 file: "subtree-oom-memory.svg",
                 title: "subtree-oom: memory held, pre-fix, the incident's fix, fixed",
-                y_label: "memory held (bytes)",
+                y_label: "memory held",
+                look: MEMORY_LOOK,
+                series: SeriesSource::Memory,
+                variants: VARIANTS,
+                limit: Some(("memory limit (64 GiB)", "mem_limit_bytes")),
+                seed: 0,
+            },
+            PlotSpec {
+                file: "subtree-oom-memory-start.svg",
+                title:
+                    "subtree-oom: memory held, the first 50 s (both buggy variants cross the limit)",
+                y_label: "memory held",
+                look: Look {
+                    x_max: Some(50.0),
+                    ..MEMORY_LOOK
+                },
                 series: SeriesSource::Memory,
                 variants: VARIANTS,
                 limit: Some(("memory limit (64 GiB)", "mem_limit_bytes")),
@@ -167,6 +189,7 @@ impl Scenario for SubtreeOom {
                 file: "subtree-oom-creations.svg",
                 title: "subtree-oom: concurrent creations",
                 y_label: "creations running (count)",
+                look: Look::COUNT_STEPS,
                 series: SeriesSource::Metric("creations"),
                 variants: VARIANTS,
                 limit: None,

@@ -84,6 +84,7 @@ use super::trace_common::{
     check_accounting, offer_load, plan_faults, service_variant, shut_down, writer_config, Tally,
     FAULT_KINDS, FORGETS_DROP, INCIDENT_FIX, PRE_FIX,
 };
+use crate::plot::{Look, Style, Unit};
 use crate::scenario::{
     Bug, LoadAxis, Origin, PlotSpec, RowKind, Scenario, ScenarioError, SeriesSource, FIXED,
 };
@@ -224,7 +225,14 @@ impl Scenario for TraceSaturation {
             PlotSpec {
                 file: "trace-saturation-lag-vs-load.svg",
                 title: "trace-saturation: worst event-loop lag against offered load",
-                y_label: "worst heartbeat lag (ms)",
+                y_label: "worst heartbeat lag (s, log scale)",
+                look: Look {
+                    unit: Unit::Milliseconds,
+                    log_y: true,
+                    style: Style::Markers,
+                    x_max: None,
+                    panels: false,
+                },
                 series: SeriesSource::AgainstLoad {
                     metric: "lag_max_ms",
                     factors_pct: LAG_PLOT_LOADS_PCT,
@@ -236,7 +244,14 @@ impl Scenario for TraceSaturation {
             PlotSpec {
                 file: "trace-saturation-lag.svg",
                 title: "trace-saturation: event-loop lag (heartbeat lateness)",
-                y_label: "lag (ms)",
+                y_label: "lag (s, log scale)",
+                look: Look {
+                    unit: Unit::Milliseconds,
+                    log_y: true,
+                    style: Style::Lines,
+                    x_max: None,
+                    panels: false,
+                },
                 series: SeriesSource::Metric("lag_ms"),
                 variants: &[PRE_FIX, INCIDENT_FIX, FIXED],
                 limit: Some(("watchdog threshold 2 s", "watchdog_ms")),
@@ -246,6 +261,10 @@ impl Scenario for TraceSaturation {
                 file: "trace-saturation-tasks.svg",
                 title: "trace-saturation: writer tasks in flight",
                 y_label: "tasks in the task set (count)",
+                look: Look {
+                    style: Style::Lines,
+                    ..Look::COUNT_STEPS
+                },
                 series: SeriesSource::Metric("task_set"),
                 variants: &[PRE_FIX, INCIDENT_FIX, FIXED],
                 limit: None,
