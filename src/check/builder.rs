@@ -386,10 +386,12 @@ impl Check {
             env::CHECK_DETERMINISM,
             || false,
         );
-        let (sync_switch, sync_switch_from) =
-            pick(self.sync_switch, env::sync_switch()?, env::SYNC_SWITCH, || {
-                false
-            });
+        let (sync_switch, sync_switch_from) = pick(
+            self.sync_switch,
+            env::sync_switch()?,
+            env::SYNC_SWITCH,
+            || false,
+        );
         let (shrink_time_s, _) = pick(
             self.shrink_time_s,
             env::shrink_time_s()?,
