@@ -92,6 +92,30 @@ fn sweep(variant: Variant, seeds: u64, sync_switch: bool) -> Result<CheckReport,
     }
 }
 
+// --- what a user writes -------------------------------------------------
+
+/// The fixed pool, as a user's test: both modes, with the attribute.
+#[faultline::test(seeds = 300, sync_switch = true)]
+async fn fixed_pool_holds_with_sync_switch(world: World) {
+    subscribers(world, Variant::Fixed).await;
+}
+
+/// Determinism in the mode: every seed twice, same trace hash.
+#[faultline::test(seeds = 200, sync_switch = true, check_determinism = true)]
+async fn sync_switch_mode_is_deterministic(world: World) {
+    subscribers(world, Variant::Fixed).await;
+}
+
+/// The half-fixed pool as a user's failing test (`cargo test -p
+/// pool-halffix half_fixed_pool_overflows -- --ignored` shows the report).
+#[faultline::test(seeds = 300, sync_switch = true, shrink_time_s = 2)]
+#[ignore = "fails on purpose: the half-fix's gap between two sections"]
+async fn half_fixed_pool_overflows(world: World) {
+    subscribers(world, Variant::HalfFix).await;
+}
+
+// --- the example's own checks -------------------------------------------
+
 #[test]
 fn default_mode_finds_the_pre_fix() {
     let seed =
