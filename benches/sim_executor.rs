@@ -19,6 +19,14 @@
 //! (tasks that only yield), for 1, 10 and 100 runnable tasks (issue 18's
 //! targets: >= 40 M polls/s with 1 task, >= 25 M polls/s with 100).
 //!
+//! Group `sync_switch_cost`: the same two workloads in the default mode
+//! and in sync-switch mode (`SimConfig::sync_switch`), in one run:
+//! `yields` (tasks that only yield: the cost of polling on a coroutine
+//! stack) and `mutex_sections` (each iteration a yield, then a read and a
+//! write in two `Mutex::with` sections: every `with` is a switch point).
+//! Throughput is worker iterations, so the ratio of the two modes' rates
+//! is the mode's cost for the same work (it also makes more steps).
+//!
 //! Run: `cargo bench --no-default-features -p faultline --bench sim_executor`.
 
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
@@ -243,7 +251,59 @@ mod benches {
         g.finish();
     }
 
-    criterion_group!(benches, sim_vs_tokio, sim_raw_polls);
+    /// Workers in the sync-switch comparison, and iterations each.
+    const SWITCH_TASKS: u64 = 10;
+    const SWITCH_ITERS: u64 = 2_000;
+
+    /// `SWITCH_TASKS` tasks, `SWITCH_ITERS` iterations each of a yield and,
+    /// with `sections`, a read and a write of a shared counter in two
+    /// `Mutex::with` sections; returns the run's steps.
+    fn switch_workload(sync_switch: bool, sections: bool) -> u64 {
+        let sim = Sim::new(SimConfig {
+            sync_switch,
+            ..sim_config()
+        });
+        let h = sim.main_handle();
+        let out = sim.run(async move {
+            let counter = Arc::new(faultline::sync::Mutex::new(0u64));
+            let mut joins = Vec::with_capacity(SWITCH_TASKS as usize);
+            for _ in 0..SWITCH_TASKS {
+                let counter = Arc::clone(&counter);
+                joins.push(h.spawn_on("worker", async move {
+                    for _ in 0..SWITCH_ITERS {
+                        h.yield_now().await;
+                        if sections {
+                            let v = counter.with(|c| *c);
+                            counter.with(|c| *c = v + 1);
+                        }
+                    }
+                }));
+            }
+            for j in joins {
+                j.await.expect("worker failed");
+            }
+        });
+        assert!(out.passed(), "switch workload failed: {:?}", out.failure);
+        out.steps
+    }
+
+    fn sync_switch_cost(c: &mut Criterion) {
+        let mut g = c.benchmark_group("sync_switch_cost");
+        g.sample_size(20);
+        g.throughput(Throughput::Elements(SWITCH_TASKS * SWITCH_ITERS));
+        for (name, sections) in [("yields", false), ("mutex_sections", true)] {
+            for (mode, on) in [("default", false), ("sync_switch", true)] {
+                let steps = switch_workload(on, sections);
+                eprintln!("sync_switch_cost/{name}/{mode}: {steps} steps per run");
+                g.bench_with_input(BenchmarkId::new(name, mode), &on, |b, &on| {
+                    b.iter(|| switch_workload(on, sections))
+                });
+            }
+        }
+        g.finish();
+    }
+
+    criterion_group!(benches, sim_vs_tokio, sim_raw_polls, sync_switch_cost);
 }
 
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]

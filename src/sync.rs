@@ -125,6 +125,67 @@ pub use std::sync::Once as ProcessOnce;
 /// [`ProcessOnce`].
 pub use std::sync::OnceLock as ProcessOnceLock;
 
+/// Switch points: where the simulator's sync-switch mode may stop the
+/// running task between two synchronous sections.
+///
+/// The entry of the outermost [`Mutex::with`] calls the installed hook
+/// (the simulator's, which may suspend the task there); while a task is
+/// inside a `with` no hook runs, so no task is ever suspended holding a
+/// lock. With no hook installed (every mode but the simulator's
+/// sync-switch mode) a `with` pays one thread-local read.
+pub(crate) mod switch {
+    use std::cell::Cell;
+
+    thread_local! {
+        static HOOK: Cell<Option<fn()>> = const { Cell::new(None) };
+        /// Nesting depth of `with` calls on this thread (kept only while a
+        /// hook is installed).
+        static HELD: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Installs `hook` on this thread until the guard drops.
+    pub(crate) fn install(hook: fn()) -> Installed {
+        let previous = HOOK.with(|h| h.replace(Some(hook)));
+        Installed { previous }
+    }
+
+    /// Removes the hook when dropped (restores the previous one).
+    pub(crate) struct Installed {
+        previous: Option<fn()>,
+    }
+
+    impl Drop for Installed {
+        fn drop(&mut self) {
+            HOOK.with(|h| h.set(self.previous));
+        }
+    }
+
+    /// Inside one `with` (while a hook is installed).
+    pub(crate) struct Held;
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            HELD.with(|d| d.set(d.get() - 1));
+        }
+    }
+
+    /// The entry of a `with`: the switch point (outermost call only).
+    #[inline]
+    pub(crate) fn enter() -> Option<Held> {
+        let hook = HOOK.with(Cell::get)?;
+        enter_slow(hook)
+    }
+
+    #[cold]
+    fn enter_slow(hook: fn()) -> Option<Held> {
+        if HELD.with(Cell::get) == 0 {
+            hook();
+        }
+        HELD.with(|d| d.set(d.get() + 1));
+        Some(Held)
+    }
+}
+
 /// A blocking mutual-exclusion lock reached only through [`Mutex::with`].
 pub struct Mutex<T> {
     inner: imp::RawMutex<T>,
@@ -160,6 +221,7 @@ impl<T> Mutex<T> {
     /// taken anyway (that panic already failed the run).
     #[track_caller]
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let _held = switch::enter();
         let mut guard = match self.inner.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),

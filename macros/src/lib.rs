@@ -15,7 +15,8 @@
 //! `seeds = N` (seeds `0..N`) or `seeds = "A..B"`, `policy = "random" |
 //! "pct" | "pct:D"`, `memory_limit = BYTES`, `spurious_wakes = PPM`,
 //! `threads_max = N`, `steps_max = N`, `time_max_s = S`, `shrink_time_s =
-//! S`, `check_determinism = true`.
+//! S`, `check_determinism = true`, `sync_switch = true` (synchronous
+//! sections are switch points: `Check::sync_switch`).
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as Tokens};
@@ -35,7 +36,7 @@ pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 const ARGS: &str = "seeds, policy, memory_limit, spurious_wakes, threads_max, steps_max, \
-                    time_max_s, shrink_time_s, check_determinism";
+                    time_max_s, shrink_time_s, check_determinism, sync_switch";
 
 fn expand(args: Tokens, item: Tokens) -> syn::Result<Tokens> {
     let f: ItemFn = syn::parse2(item)?;
@@ -131,6 +132,7 @@ fn call(nv: &MetaNameValue) -> syn::Result<Tokens> {
             quote! { .shrink_time(::std::time::Duration::from_secs((#v) as u64)) }
         }
         "check_determinism" => quote! { .check_determinism(#v) },
+        "sync_switch" => quote! { .sync_switch(#v) },
         _ => {
             return Err(syn::Error::new(
                 nv.path

@@ -71,7 +71,8 @@ pub fn fault_plan(scenario: &dyn Scenario, seed: u64) -> FaultPlan {
 }
 
 /// The configuration of `seed`'s run of `variant`: the seed, the policy,
-/// the swarm fault plan, then the scenario's own adjustments. PCT without a
+/// the swarm fault plan, sync-switch mode when `FAULTLINE_SYNC_SWITCH=1`
+/// (`run --sync-switch` sets it), then the scenario's own adjustments. PCT without a
 /// step count gets the one [`pct_steps`] measures for the variant.
 pub fn config_for(
     scenario: &dyn Scenario,
@@ -83,6 +84,7 @@ pub fn config_for(
         seed,
         policy: policy.kind(),
         faults: fault_plan(scenario, seed),
+        sync_switch: faultline::check::env::sync_switch() == Ok(Some(true)),
         ..Default::default()
     };
     if let PolicyKind::Pct {

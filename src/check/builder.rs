@@ -81,6 +81,7 @@ pub struct Check {
     setup: BodySetup,
     quiet: bool,
     jobs: Option<usize>,
+    sync_switch: Option<bool>,
 }
 
 /// What a passing check did.
@@ -263,6 +264,17 @@ impl Check {
         self
     }
 
+    /// Sync-switch mode (default off; `FAULTLINE_SYNC_SWITCH=1`): the entry
+    /// of the shim's `Mutex::with` (and so the primitives' non-async
+    /// operations) is a switch point where another task may run, so two
+    /// tasks' synchronous sections interleave as on worker threads. Finds
+    /// races between sections with no `.await` between them, which the
+    /// default mode cannot; costs more per poll (see BENCHMARKS.md).
+    pub fn sync_switch(mut self, on: bool) -> Check {
+        self.sync_switch = Some(on);
+        self
+    }
+
     /// Runs every seed twice and fails when their traces differ (default
     /// off; `FAULTLINE_CHECK_DETERMINISM=1`).
     pub fn check_determinism(mut self, on: bool) -> Check {
@@ -325,6 +337,7 @@ impl Check {
     {
         let plan = self.resolve().map_err(CheckFailure::Config)?;
         let mut setup = self.setup.clone();
+        setup.base.sync_switch = plan.sync_switch;
         match self.faults.clone().unwrap_or(Faults::None) {
             Faults::None => {}
             Faults::Plan(p) => setup.base.faults = p,
@@ -373,6 +386,12 @@ impl Check {
             env::CHECK_DETERMINISM,
             || false,
         );
+        let (sync_switch, sync_switch_from) = pick(
+            self.sync_switch,
+            env::sync_switch()?,
+            env::SYNC_SWITCH,
+            || false,
+        );
         let (shrink_time_s, _) = pick(
             self.shrink_time_s,
             env::shrink_time_s()?,
@@ -395,6 +414,8 @@ impl Check {
             replay: self.replay.clone().or_else(env::replay),
             shrink_time_s,
             jobs: self.jobs.unwrap_or_else(sweep::jobs_default),
+            sync_switch,
+            sync_switch_from,
         })
     }
 }
@@ -425,6 +446,8 @@ struct Plan {
     replay: Option<PathBuf>,
     shrink_time_s: f64,
     jobs: usize,
+    sync_switch: bool,
+    sync_switch_from: &'static str,
 }
 
 impl Plan {
@@ -432,12 +455,17 @@ impl Plan {
         match &self.replay {
             Some(p) => format!("faultline: {}: replaying {}", self.name, p.display()),
             None => format!(
-                "faultline: {}: seeds {} ({}), policy {} ({}){}",
+                "faultline: {}: seeds {} ({}), policy {} ({}){}{}",
                 self.name,
                 self.seeds,
                 self.seeds_from,
                 self.policy,
                 self.policy_from,
+                if self.sync_switch {
+                    ", sync-switch mode"
+                } else {
+                    ""
+                },
                 if self.determinism {
                     ", every seed twice (determinism check)"
                 } else {
@@ -475,7 +503,12 @@ impl Plan {
             PolicySpec::Pct { depth, .. } => format!("FAULTLINE_POLICY=pct:{depth} "),
             PolicySpec::Fuzz => return lines,
         };
-        lines.push(format!("{}{policy}{test}", self.seed_var(run.seed)));
+        let mode = if self.sync_switch && self.sync_switch_from != "code" {
+            format!("{}=1 ", env::SYNC_SWITCH)
+        } else {
+            String::new()
+        };
+        lines.push(format!("{}{mode}{policy}{test}", self.seed_var(run.seed)));
         lines
     }
 }

@@ -8,6 +8,7 @@
 //! | `FAULTLINE_POLICY` | `random`, `pct` or `pct:D` (PCT of depth D) | `FAULTLINE_POLICY=pct:2` |
 //! | `FAULTLINE_REPLAY` | replay this file strictly instead of sweeping | `FAULTLINE_REPLAY=target/faultline/replays/t-3.json` |
 //! | `FAULTLINE_CHECK_DETERMINISM` | `1`: run every seed twice, compare trace hashes | `FAULTLINE_CHECK_DETERMINISM=1` |
+//! | `FAULTLINE_SYNC_SWITCH` | `1`: sync-switch mode (synchronous sections are switch points) | `FAULTLINE_SYNC_SWITCH=1` |
 //! | `FAULTLINE_SHRINK_TIME_S` | seconds a failure is shrunk at most (`0`: no shrinking) | `FAULTLINE_SHRINK_TIME_S=30` |
 //! | `FAULTLINE_REPLAY_DIR` | where replay files go (default `<target>/faultline/replays`) | |
 //! | `FAULTLINE_CHECKS_DIR` | where check records go (default `<target>/faultline/checks`) | |
@@ -32,6 +33,8 @@ pub const POLICY: &str = "FAULTLINE_POLICY";
 pub const REPLAY: &str = "FAULTLINE_REPLAY";
 /// Determinism mode.
 pub const CHECK_DETERMINISM: &str = "FAULTLINE_CHECK_DETERMINISM";
+/// Sync-switch mode.
+pub const SYNC_SWITCH: &str = "FAULTLINE_SYNC_SWITCH";
 /// Shrinking time.
 pub const SHRINK_TIME_S: &str = "FAULTLINE_SHRINK_TIME_S";
 /// Where replay files go.
@@ -131,12 +134,24 @@ pub fn replay() -> Option<PathBuf> {
 /// # Errors
 /// [`EnvError`] for a value other than `0`, `1`, `true`, `false`.
 pub fn check_determinism() -> Result<Option<bool>, EnvError> {
-    match get(CHECK_DETERMINISM) {
+    flag(CHECK_DETERMINISM)
+}
+
+/// Whether the environment asks for sync-switch mode.
+///
+/// # Errors
+/// [`EnvError`] for a value other than `0`, `1`, `true`, `false`.
+pub fn sync_switch() -> Result<Option<bool>, EnvError> {
+    flag(SYNC_SWITCH)
+}
+
+fn flag(var: &'static str) -> Result<Option<bool>, EnvError> {
+    match get(var) {
         None => Ok(None),
         Some(v) => match v.trim() {
             "1" | "true" => Ok(Some(true)),
             "0" | "false" => Ok(Some(false)),
-            _ => Err(bad(CHECK_DETERMINISM, &v, "use 1 or 0")),
+            _ => Err(bad(var, &v, "use 1 or 0")),
         },
     }
 }

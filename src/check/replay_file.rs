@@ -85,6 +85,9 @@ pub struct SimParams {
     /// The event loop's overhead model (absent: none).
     #[serde(skip_serializing_if = "is_off")]
     pub loop_cost: LoopCost,
+    /// Sync-switch mode (absent: off, the default mode).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sync_switch: bool,
 }
 
 fn is_off(c: &LoopCost) -> bool {
@@ -150,6 +153,7 @@ impl SimParams {
             steps_max: cfg.steps_max,
             time_max_ns: cfg.time_max_ns,
             loop_cost: cfg.loop_cost,
+            sync_switch: cfg.sync_switch,
         }
     }
 
@@ -162,6 +166,7 @@ impl SimParams {
         cfg.steps_max = self.steps_max;
         cfg.time_max_ns = self.time_max_ns;
         cfg.loop_cost = self.loop_cost;
+        cfg.sync_switch = self.sync_switch;
     }
 }
 

@@ -46,6 +46,7 @@ mod random;
 mod ready;
 mod replay;
 mod shrink;
+mod switch;
 mod timers;
 mod trace;
 

@@ -49,6 +49,12 @@ pub(super) struct RunArgs {
     /// Stop at the first failing seed.
     #[arg(long)]
     fail_fast: bool,
+    /// Sync-switch mode: the entry of the shim's `Mutex::with` is a switch
+    /// point, so synchronous sections interleave as on worker threads
+    /// (default: FAULTLINE_SYNC_SWITCH, else off). Replay files keep the
+    /// mode.
+    #[arg(long)]
+    sync_switch: bool,
     /// Seeds run at once, each thread with its own simulator (default:
     /// FAULTLINE_JOBS, else every core); the results and digest are the
     /// same whatever the number.
@@ -146,6 +152,11 @@ pub(super) fn cmd(scenarios: &[Box<dyn Scenario>], args: &RunArgs) -> CmdResult 
     if let Some(dir) = &args.replay_dir {
         std::env::set_var(fl_env::REPLAY_DIR, dir);
     }
+    if args.sync_switch {
+        // Read by `runner::config_for` for every seed of this process.
+        std::env::set_var(fl_env::SYNC_SWITCH, "1");
+    }
+    fl_env::sync_switch().map_err(|e| e.to_string())?;
     let (range, from) = seeds(args)?;
     let policy = policy(scenario, args)?;
     if let Some(file) = &args.load {

@@ -20,6 +20,7 @@ use super::probe_impl::SimProbe;
 use super::random::RandomPolicy;
 use super::ready::SlotState;
 use super::replay::ReplayPolicy;
+use super::switch::{self, Polled, TaskCo};
 use super::trace::{EventKind, Trace};
 use crate::sched::{Completion, JoinError};
 use crate::sync::Arc;
@@ -92,6 +93,12 @@ pub struct SimConfig {
     pub keep_log: bool,
     /// Lines of event log kept at most. Default 100,000.
     pub log_lines_max: usize,
+    /// Sync-switch mode: the entry of the shim's blocking `Mutex::with`
+    /// (outermost call) is a switch point where the policy may run another
+    /// task, so synchronous sections interleave as on worker threads
+    /// ([`switch`](super::switch)). Default false: tasks switch at
+    /// `.await` only, and no extra decision or draw is made.
+    pub sync_switch: bool,
 }
 
 impl Default for SimConfig {
@@ -109,6 +116,7 @@ impl Default for SimConfig {
             faults: FaultPlan::none(),
             keep_log: false,
             log_lines_max: 100_000,
+            sync_switch: false,
         }
     }
 }
@@ -160,6 +168,10 @@ pub struct Sim {
     loop_cost: super::cost::LoopMeter,
     /// The (emptied) holder of the recycled buffers, refilled at the end.
     spare: Option<Box<spare::Spare>>,
+    /// Sync-switch mode: `suspended[slot]` is the poll that task stopped at
+    /// a switch point (empty in the default mode).
+    suspended: Vec<Option<TaskCo>>,
+    _switch: Option<crate::sync::switch::Installed>,
     _probe: crate::probe::Installed,
 }
 
@@ -216,6 +228,9 @@ impl Sim {
         });
         context::install(Rc::clone(&shared));
         super::quiet_panics::install_hook();
+        let switching = cfg
+            .sync_switch
+            .then(|| crate::sync::switch::install(super::switch::switch_point));
         Sim {
             loop_cost: super::cost::LoopMeter::new(cfg.loop_cost),
             shared,
@@ -234,6 +249,8 @@ impl Sim {
             eligible_pos: std::mem::take(&mut spare.eligible_pos),
             admitting: std::mem::take(&mut spare.admitting),
             spare: Some(spare),
+            suspended: Vec::new(),
+            _switch: switching,
             _probe: crate::probe::install(Rc::new(SimProbe)),
         }
     }
@@ -430,17 +447,19 @@ impl Sim {
         let (id, node, gen) = (task.id, task.node, task.gen);
         self.last_slot = Some(slot);
         self.shared.current.set(Some((id, node)));
-        let waker = context::waker(slot, gen);
-        let mut cx = Context::from_waker(&waker);
-        let polled = catch_unwind(AssertUnwindSafe(|| task.fut.as_mut().poll(&mut cx)));
-        self.shared.current.set(None);
-        let now = {
-            let mut core = self.shared.core.borrow_mut();
-            let since = core.now_ns - core.start_ns;
-            let overhead = self.loop_cost.after_poll(since, self.slot_of.len());
-            core.now_ns += self.cfg.poll_cost_ns + overhead;
-            core.now_ns
+        let polled = if self.cfg.sync_switch {
+            let fut: switch::FutPtr = unsafe { task.fut.as_mut().get_unchecked_mut() };
+            match self.poll_on_coroutine(slot, gen, fut) {
+                Some(polled) => polled,
+                None => return self.switched_out(slot, id, gen),
+            }
+        } else {
+            let waker = context::waker(slot, gen);
+            let mut cx = Context::from_waker(&waker);
+            catch_unwind(AssertUnwindSafe(|| task.fut.as_mut().poll(&mut cx)))
         };
+        self.shared.current.set(None);
+        let now = self.charge_poll();
         let cold = &self.cold;
         self.shared
             .trace
@@ -463,6 +482,77 @@ impl Sim {
                 });
                 self.remove_slot(slot, Err(JoinError::Panicked));
             }
+        }
+    }
+
+    /// Advances virtual time by one poll's cost (and the loop overhead);
+    /// returns the new time.
+    #[inline]
+    fn charge_poll(&mut self) -> u64 {
+        let mut core = self.shared.core.borrow_mut();
+        let since = core.now_ns - core.start_ns;
+        let overhead = self.loop_cost.after_poll(since, self.slot_of.len());
+        core.now_ns += self.cfg.poll_cost_ns + overhead;
+        core.now_ns
+    }
+
+    /// Sync-switch mode: polls (or resumes the suspended poll of) the task
+    /// in `slot` on a coroutine; `None` when it stopped at a switch point.
+    fn poll_on_coroutine(&mut self, slot: u32, gen: u32, fut: switch::FutPtr) -> Option<Polled> {
+        let i = slot as usize;
+        if self.suspended.len() <= i {
+            self.suspended.resize_with(i + 1, || None);
+        }
+        // SAFETY: the future lives in its task's `Box` until `remove_slot`,
+        // which first finishes a suspended poll; a suspended task is only
+        // resumed, never polled again.
+        let mut co = match self.suspended[i].take() {
+            Some(co) => co,
+            None => unsafe { switch::start(fut, slot, gen) },
+        };
+        match switch::resume(&mut co, true) {
+            Some(polled) => {
+                switch::recycle(co);
+                Some(polled)
+            }
+            None => {
+                self.suspended[i] = Some(co);
+                None
+            }
+        }
+    }
+
+    /// The task in `slot` stopped at a switch point: it is runnable again
+    /// (the policy may keep it running or run another).
+    #[cold]
+    fn switched_out(&mut self, slot: u32, id: TaskId, gen: u32) {
+        self.shared.current.set(None);
+        let now = self.charge_poll();
+        self.shared
+            .trace
+            .borrow_mut()
+            .event(now, EventKind::Poll, id, 1, || {
+                format!("task {id} stops at a synchronous switch point")
+            });
+        self.shared.ready.borrow_mut().wake(slot, gen);
+    }
+
+    /// Sync-switch mode: a task about to be removed while suspended at a
+    /// switch point finishes that poll first (it cannot stop again), so
+    /// its stack unwinds normally and its future is dropped only after.
+    fn finish_suspended(&mut self, slot: u32, id: TaskId, node: NodeId) {
+        let Some(mut co) = self.suspended.get_mut(slot as usize).and_then(Option::take) else {
+            return;
+        };
+        self.shared.current.set(Some((id, node)));
+        let polled = switch::resume(&mut co, false).expect("a poll that cannot switch ends");
+        self.shared.current.set(None);
+        switch::recycle(co);
+        if polled.is_err() {
+            self.shared.fail(Failure::Panic {
+                task: task_name(&self.cold, slot).to_string(),
+                message: "panicked finishing a synchronous section".into(),
+            });
         }
     }
 
@@ -528,6 +618,12 @@ impl Sim {
     /// Removes a task, drops its future (as that task, so its guards report
     /// their release) and reports its end to its handle.
     fn remove_slot(&mut self, slot: u32, result: Result<(), JoinError>) {
+        if self.cfg.sync_switch {
+            if let Some(t) = &self.tasks[slot as usize] {
+                let (id, node) = (t.id, t.node);
+                self.finish_suspended(slot, id, node);
+            }
+        }
         let Some(task) = self.tasks[slot as usize].take() else {
             return;
         };
