@@ -136,7 +136,10 @@ fn writer_after_rollover(variant: Variant) -> (Result<(), String>, bool) {
             }
             tokio::task::yield_now().await;
         }
-        assert!(appended && retained, "{variant:?}: append and retention finish");
+        assert!(
+            appended && retained,
+            "{variant:?}: append and retention finish"
+        );
         let writer = store.check_writer_is_active();
         let acked = store.append(vec![event(2, now_ms)]).await.is_ok();
         let found = store.query(0, u64::MAX).await.unwrap();

@@ -93,7 +93,10 @@ fn gate_hands_off_in_fifo_order_and_wakes_the_next() {
     drop(held);
     assert_eq!((wakes(&ca), wakes(&cb), wakes(&cc)), (1, 0, 0));
     assert!(gate.is_locked(), "the gate went to a, not back to the pool");
-    assert!(gate.try_lock().is_none(), "try_lock must not take a's grant");
+    assert!(
+        gate.try_lock().is_none(),
+        "try_lock must not take a's grant"
+    );
     assert!(poll(&mut c, &wc).is_pending(), "c is not first");
     assert!(poll(&mut b, &wb).is_pending(), "b is not first");
     let Poll::Ready(mut ga) = poll(&mut a, &wa) else {
@@ -169,14 +172,21 @@ fn gate_repoll_keeps_one_node_and_the_latest_waker() {
     assert!(poll(&mut a, &w2).is_pending());
     assert_eq!(gate.waiters(), 1);
     drop(held);
-    assert_eq!((wakes(&c1), wakes(&c2)), (0, 1), "the latest waker is woken");
+    assert_eq!(
+        (wakes(&c1), wakes(&c2)),
+        (0, 1),
+        "the latest waker is woken"
+    );
     assert!(poll(&mut a, &w2).is_ready());
 }
 
 #[test]
 fn semaphore_counts_and_no_permit() {
     let sem = Semaphore::new(3);
-    assert_eq!((sem.available(), sem.permits_max(), sem.waiters()), (3, 3, 0));
+    assert_eq!(
+        (sem.available(), sem.permits_max(), sem.waiters()),
+        (3, 3, 0)
+    );
     assert_eq!(
         format!("{sem:?}"),
         "Semaphore { available: 3, permits_max: 3 }"
@@ -216,7 +226,11 @@ fn semaphore_hand_off_cancel_and_try_acquire() {
     drop(a);
     assert_eq!(wakes(&cb), 1, "a's grant went on to b");
     drop(p2);
-    assert_eq!(sem.available(), 1, "nobody waits ungranted: back to the pool");
+    assert_eq!(
+        sem.available(),
+        1,
+        "nobody waits ungranted: back to the pool"
+    );
     assert!(
         sem.try_acquire().is_err(),
         "b still queues (granted, not yet polled): no barging"
@@ -472,7 +486,10 @@ fn lock_order_run(semaphore: bool, release_first: bool) -> Outcome {
     });
     sim.run(async move {
         if semaphore {
-            let (high, low) = (Semaphore::with_class(1, HIGH), Semaphore::with_class(1, LOW));
+            let (high, low) = (
+                Semaphore::with_class(1, HIGH),
+                Semaphore::with_class(1, LOW),
+            );
             let h = high.acquire().await;
             if release_first {
                 drop(h);
