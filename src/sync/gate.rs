@@ -71,11 +71,14 @@ impl<T> Gate<T> {
     /// Takes the gate if it is free and nobody queues for it.
     #[track_caller]
     pub fn try_lock(&self) -> Option<GateGuard<'_, T>> {
-        let taken = self.pool.try_take();
-        if taken {
-            self.pool.report_taken(Location::caller());
+        // A guard is built only when the gate was taken: one built eagerly
+        // (`then_some`) and dropped on a failed try released the gate under
+        // its holder.
+        if !self.pool.try_take() {
+            return None;
         }
-        taken.then_some(GateGuard { gate: self })
+        self.pool.report_taken(Location::caller());
+        Some(GateGuard { gate: self })
     }
 
     /// Number of tasks queued for the gate (for oracles and metrics).

@@ -1,0 +1,165 @@
+//! The store's append gate, stepped by hand on the tokio-backed world with
+//! paused time: which variants let two appends be in flight at once.
+//! Written to kill cargo-mutants survivors (see `MUTANTS.md`).
+#![cfg(not(any(faultline_loom, faultline_shuttle)))]
+
+use faultline::clock::{Clock, TokioClock};
+use faultline::sched::TokioScheduler;
+use faultline::store::{Event, MemBackend, StoreConfig, TieredStore, Variant};
+use faultline::sync::{Arc, DynArc, Gate};
+use std::task::Poll;
+
+fn event(id: u64, ts_ms: u64) -> Event {
+    Event {
+        id,
+        ts_ms,
+        key: "k".into(),
+        units: 1,
+    }
+}
+
+/// Parks one append at the seam (it holds the store's write gate when the
+/// variant has one), starts a second, and returns how many appends reached
+/// the seam (2: the second was not held back by a gate). Both are then
+/// released and must be acknowledged and found.
+fn appends_in_flight(variant: Variant) -> usize {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let clock = TokioClock::new();
+        let now_ms = clock.now_ms();
+        let backend = Arc::new(MemBackend::new(
+            DynArc::new(clock),
+            DynArc::new(TokioScheduler),
+        ));
+        let seam = Arc::new(Gate::new(()));
+        let store = TieredStore::open(backend, StoreConfig::new(variant))
+            .await
+            .unwrap()
+            .with_append_seam(Arc::clone(&seam));
+        let hold = seam.try_lock().unwrap();
+        let mut first = tokio_test::task::spawn(store.append(vec![event(1, now_ms)]));
+        let mut second = tokio_test::task::spawn(store.append(vec![event(2, now_ms)]));
+        for _ in 0..20 {
+            assert!(first.poll().is_pending(), "{variant:?}: first parked");
+            assert!(second.poll().is_pending(), "{variant:?}: second waits");
+            tokio::task::yield_now().await;
+        }
+        let in_flight = seam.waiters();
+        drop(hold);
+        let (mut a, mut b) = (None, None);
+        for _ in 0..50 {
+            if a.is_none() {
+                if let Poll::Ready(r) = first.poll() {
+                    a = Some(r);
+                }
+            }
+            if b.is_none() {
+                if let Poll::Ready(r) = second.poll() {
+                    b = Some(r);
+                }
+            }
+            if a.is_some() && b.is_some() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(matches!(a, Some(Ok(()))), "{variant:?}: first acked");
+        assert!(matches!(b, Some(Ok(()))), "{variant:?}: second acked");
+        in_flight
+    })
+}
+
+/// Fixed (and the lock-order twin) serialise appends on the write gate;
+/// the pre-fix store and the generation-check twin have no gate, so both
+/// appends reach the seam.
+#[test]
+fn only_the_gated_variants_serialise_appends() {
+    assert_eq!(appends_in_flight(Variant::Fixed), 1, "fixed: one at a time");
+    assert_eq!(appends_in_flight(Variant::StateThenGate), 1);
+    assert_eq!(appends_in_flight(Variant::PreFix), 2, "pre-fix has no gate");
+    assert_eq!(appends_in_flight(Variant::GenerationCheck), 2);
+}
+
+const DAY_MS: u64 = 86_400_000;
+
+/// store_seam's interleaving (an append parked in flight while retention
+/// rolls its segment over), then: whether the store's writer still points
+/// at the active segment, and whether a later append is acknowledged and
+/// found.
+fn writer_after_rollover(variant: Variant) -> (Result<(), String>, bool) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let clock = TokioClock::new();
+        let now_ms = clock.now_ms();
+        let backend = Arc::new(MemBackend::new(
+            DynArc::new(clock),
+            DynArc::new(TokioScheduler),
+        ));
+        let seam = Arc::new(Gate::new(()));
+        let store = TieredStore::open(backend, StoreConfig::new(variant))
+            .await
+            .unwrap()
+            .with_append_seam(Arc::clone(&seam));
+        store
+            .append(vec![event(0, now_ms - 8 * DAY_MS)])
+            .await
+            .unwrap();
+        let hold = seam.try_lock().unwrap();
+        let mut append = tokio_test::task::spawn(store.append(vec![event(1, now_ms)]));
+        for _ in 0..10 {
+            assert!(append.poll().is_pending());
+        }
+        assert_eq!(seam.waiters(), 1, "the append did not reach the seam");
+        let mut retention = tokio_test::task::spawn(store.retention(now_ms));
+        let mut retained = false;
+        for _ in 0..10 {
+            if retention.poll().is_ready() {
+                retained = true;
+                break;
+            }
+        }
+        drop(hold);
+        let mut appended = false;
+        for _ in 0..50 {
+            appended = appended || append.poll().is_ready();
+            retained = retained || retention.poll().is_ready();
+            if appended && retained {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(
+            appended && retained,
+            "{variant:?}: append and retention finish"
+        );
+        let writer = store.check_writer_is_active();
+        let acked = store.append(vec![event(2, now_ms)]).await.is_ok();
+        let found = store.query(0, u64::MAX).await.unwrap();
+        (writer, acked && found.iter().any(|e| e.id == 2))
+    })
+}
+
+/// The restore rule of each variant: pre-fix puts back the writer of the
+/// rolled segment (so later appends land in a deleted segment); the
+/// fixed store does not.
+#[test]
+fn only_pre_fix_restores_a_stale_writer() {
+    let (writer, _) = writer_after_rollover(Variant::PreFix);
+    assert!(writer.is_err(), "pre-fix restores the stale writer");
+    // GenerationCheck is left out: on this interleaving it was seen both to
+    // keep and to restore a stale writer (03:29 vs 03:53 on 2026-11-30);
+    // why is not yet understood (see MUTANTS.md).
+    for variant in [Variant::Fixed] {
+        let (writer, later_found) = writer_after_rollover(variant);
+        assert_eq!(writer, Ok(()), "{variant:?}: stale writer restored");
+        assert!(later_found, "{variant:?}: the next append was lost");
+    }
+}
