@@ -48,6 +48,7 @@ mod replay;
 mod shrink;
 mod timers;
 mod trace;
+mod trace_layer;
 
 pub use bytes::BytesPolicy;
 pub use context::NodeId;
@@ -67,7 +68,7 @@ pub use policy::{Decision, Mismatch, Policy, TaskId};
 pub use random::RandomPolicy;
 pub use replay::ReplayPolicy;
 pub use shrink::{choices, shrink, Shrunk};
-pub use trace::{digest, Digest, EventKind};
+pub use trace::{digest, fields_text, Digest, EventKind, LineKind, TaskInfo, TraceLine, TraceLog};
 
 /// Fails the running simulation with an untagged invariant violation (a
 /// no-op outside a simulation). The run stops after the current poll.

@@ -161,6 +161,9 @@ pub struct Sim {
     /// The (emptied) holder of the recycled buffers, refilled at the end.
     spare: Option<Box<spare::Spare>>,
     _probe: crate::probe::Installed,
+    /// The code under test's `tracing` events go to this run's trace while
+    /// the `Sim` lives (this thread only; see `trace_layer`).
+    _tracing: tracing::dispatcher::DefaultGuard,
 }
 
 impl Sim {
@@ -235,6 +238,7 @@ impl Sim {
             admitting: std::mem::take(&mut spare.admitting),
             spare: Some(spare),
             _probe: crate::probe::install(Rc::new(SimProbe)),
+            _tracing: super::trace_layer::install(),
         }
     }
 
@@ -508,6 +512,10 @@ impl Sim {
             }
         };
         self.slot_of.insert(t.id, slot);
+        self.shared
+            .trace
+            .borrow_mut()
+            .task_spawned(t.id, t.name, t.node);
         let mut ready = self.shared.ready.borrow_mut();
         ready.new_tenant(slot, t.id);
         let gen = ready.slots[slot as usize].gen;
