@@ -50,7 +50,8 @@ pub fn objects(message: &str) -> BTreeSet<Object> {
             continue;
         }
         let noun = words[..i].iter().rev().find(|p| {
-            p.chars().all(char::is_alphabetic) && !LINKING_WORDS.contains(&p.to_lowercase().as_str())
+            p.chars().all(char::is_alphabetic)
+                && !LINKING_WORDS.contains(&p.to_lowercase().as_str())
         });
         if let Some(noun) = noun {
             found.insert(Object {
@@ -124,9 +125,21 @@ pub fn focus_tasks(log: &TraceLog, message: Option<&str>) -> BTreeSet<u64> {
 }
 
 /// The lines the focused view shows: story lines, notes, faults and ends
-/// of the tasks in focus, and node events (crashes, pauses).
-pub fn focused_lines<'a>(log: &'a TraceLog, tasks: &BTreeSet<u64>) -> Vec<&'a TraceLine> {
-    log.lines
+/// of the tasks in focus, and node events (crashes, pauses), from the first
+/// story line that mentions an object the message names (from the start
+/// when it names none that a story line mentions).
+pub fn focused_lines<'a>(
+    log: &'a TraceLog,
+    tasks: &BTreeSet<u64>,
+    message: Option<&str>,
+) -> Vec<&'a TraceLine> {
+    let objs = message.map(objects).unwrap_or_default();
+    let first = log
+        .lines
+        .iter()
+        .position(|l| l.kind == LineKind::Story && objs.iter().any(|o| mentions(l, o)))
+        .unwrap_or(0);
+    log.lines[first..]
         .iter()
         .filter(|l| match l.kind {
             LineKind::Node => true,
@@ -169,15 +182,21 @@ impl ViewStyle {
 pub fn render_focus(log: &TraceLog, message: Option<&str>, style: &ViewStyle) -> Vec<String> {
     let tasks = focus_tasks(log, message);
     let shown: Vec<u64> = tasks.iter().copied().take(COLUMNS_MAX).collect();
-    let lines = focused_lines(log, &shown.iter().copied().collect());
+    let lines = focused_lines(log, &shown.iter().copied().collect(), message);
     let objs = message.map(objects).unwrap_or_default();
     let left = format!("{:>12} {:>6} ", "time ms", "step");
     let col_w = (style.width.saturating_sub(left.len()) / shown.len().max(1)).max(COLUMN_MIN) - 1;
     let column: BTreeMap<u64, usize> = shown.iter().enumerate().map(|(i, &t)| (t, i)).collect();
     let mut out = Vec::new();
     if !objs.is_empty() {
-        let named: Vec<String> = objs.iter().map(|o| format!("{} {}", o.noun, o.number)).collect();
-        out.push(format!("focus: the oracle names {}", named.join(", ")));
+        let named: Vec<String> = objs
+            .iter()
+            .map(|o| format!("{} {}", o.noun, o.number))
+            .collect();
+        out.push(format!(
+            "focus: the oracle names {}; shown from their first mention",
+            named.join(", ")
+        ));
     }
     let heads: Vec<String> = shown.iter().map(|&t| head(log, t)).collect();
     out.push(row(&left, &heads, col_w));
@@ -193,12 +212,24 @@ pub fn render_focus(log: &TraceLog, message: Option<&str>, style: &ViewStyle) ->
         let hot = style.colour && objs.iter().any(|o| mentions(line, o));
         for (k, piece) in wrap(&text, col_w).into_iter().enumerate() {
             let mut cells = vec![String::new(); shown.len()];
-            cells[i] = if hot { format!("\x1b[1m{piece}\x1b[0m") } else { piece };
-            let lead = if k == 0 { at.clone() } else { " ".repeat(at.len()) };
+            cells[i] = if hot {
+                format!("\x1b[1m{piece}\x1b[0m")
+            } else {
+                piece
+            };
+            let lead = if k == 0 {
+                at.clone()
+            } else {
+                " ".repeat(at.len())
+            };
             out.push(row(&lead, &cells, col_w).trim_end().to_string());
         }
     }
-    let hidden: Vec<String> = tasks.iter().skip(COLUMNS_MAX).map(|&t| head(log, t)).collect();
+    let hidden: Vec<String> = tasks
+        .iter()
+        .skip(COLUMNS_MAX)
+        .map(|&t| head(log, t))
+        .collect();
     if !hidden.is_empty() {
         out.push(format!("(also in focus, not shown: {})", hidden.join(", ")));
     }
@@ -218,8 +249,10 @@ fn head(log: &TraceLog, task: u64) -> String {
 fn cell_text(line: &TraceLine) -> String {
     match line.kind {
         LineKind::Story if line.text.is_empty() => faultline::sim::fields_text(&line.fields),
-        LineKind::Story if line.level == "DEBUG" => line.text.clone(),
-        LineKind::Story => format!("{}: {}", line.level, line.text),
+        LineKind::Story if matches!(line.level, "WARN" | "ERROR") => {
+            format!("{}: {}", line.level, line.text)
+        }
+        LineKind::Story => line.text.clone(),
         LineKind::Done => "(task ends)".into(),
         _ => line.text.clone(),
     }

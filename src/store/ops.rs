@@ -89,7 +89,9 @@ impl<B: SegmentBackend> TieredStore<B> {
         } else {
             None
         };
-        tracing::debug!(gated = _gate.is_some(), "append starts");
+        if _gate.is_some() {
+            tracing::debug!("append acquired the write gate");
+        }
         let (seg, writer) = match self.take_writer().await {
             Ok(w) => w,
             Err(error) => return Err(AppendError { error, events }),
@@ -97,7 +99,7 @@ impl<B: SegmentBackend> TieredStore<B> {
         let mut meta = SegMeta::empty();
         meta.note(&events);
         let ids = || events.iter().map(|e| e.id).collect::<Vec<_>>();
-        tracing::info!(seg, ids = ?ids(), "append took the writer of segment {seg}, inserts");
+        tracing::info!(seg, ids = ?ids(), "append took the writer of segment {seg} and inserts");
         let (writer, result) = self.backend.insert(writer, events).await;
         if let Some(seam) = &self.append_seam {
             drop(seam.lock().await);
@@ -106,8 +108,16 @@ impl<B: SegmentBackend> TieredStore<B> {
         tracing::debug!(
             seg,
             ok = result.is_ok(),
-            "append returns (acknowledged if ok)"
+            "append {}",
+            if result.is_ok() {
+                "acknowledged"
+            } else {
+                "failed: not acknowledged"
+            }
         );
+        if _gate.is_some() {
+            tracing::debug!("append releases the write gate");
+        }
         result.map_err(|(error, events)| AppendError { error, events })
     }
 
@@ -137,7 +147,8 @@ impl<B: SegmentBackend> TieredStore<B> {
                     seg,
                     active,
                     stale = seg != active,
-                    "append restored the writer of segment {seg} (active segment {active})"
+                    "append restored the writer of segment {seg} (active segment {active}){}",
+                    if seg == active { "" } else { ": STALE" }
                 );
                 return s.writer.replace((seg, writer));
             }
@@ -174,11 +185,9 @@ impl<B: SegmentBackend> TieredStore<B> {
             } else {
                 None
             };
-            tracing::debug!(
-                gated = _gate.is_some(),
-                cutoff_ms = cutoff,
-                "retention pass starts"
-            );
+            if _gate.is_some() {
+                tracing::debug!(cutoff_ms = cutoff, "retention acquired the write gate");
+            }
             let (roll, old_writer) = self.roll_active(cutoff, archive_before);
             drop(old_writer);
             match roll {
@@ -194,10 +203,9 @@ impl<B: SegmentBackend> TieredStore<B> {
                 }
                 None => {}
             }
-            tracing::debug!(
-                gated = _gate.is_some(),
-                "retention releases the write gate (if held)"
-            );
+            if _gate.is_some() {
+                tracing::debug!("retention releases the write gate");
+            }
         }
         // Archived cleanup needs no gate: appends never touch archived
         // segments (in the fixed store).

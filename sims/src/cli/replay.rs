@@ -6,8 +6,8 @@ use super::{exit, find, say, CmdResult, EXIT_FAILED, EXIT_MISMATCH, EXIT_OK};
 use crate::rerun::{self, Verdict, SHRINK_ATTEMPTS_DEFAULT};
 use crate::runner;
 use crate::scenario::Scenario;
-use clap::Args;
 use crate::trace_view::{self, ViewStyle};
+use clap::Args;
 use faultline::check::replay_file::{read_replay, ReplayFile};
 use faultline::sim::Outcome;
 use serde::Serialize;
@@ -191,7 +191,7 @@ fn print_trace(args: &ReplayArgs, out: &Outcome) {
     let message = out.failure.as_ref().map(ToString::to_string);
     let lines: Vec<&faultline::sim::TraceLine> = if args.focus {
         let tasks = trace_view::focus_tasks(log, message.as_deref());
-        trace_view::focused_lines(log, &tasks)
+        trace_view::focused_lines(log, &tasks, message.as_deref())
     } else {
         log.lines.iter().collect()
     };
