@@ -82,7 +82,9 @@ impl LineKind {
 pub struct TraceLine {
     /// Virtual time since the start of the run, ns (never wall-clock).
     pub time_ns: u64,
-    /// Polls made before this line.
+    /// The step: the number of the poll the line belongs to (a poll's own
+    /// line and the lines logged during it), or of the last poll (lines
+    /// between polls: timers, time jumps, node events).
     pub step: u64,
     /// The task it is about (or that was running), if any.
     pub task: Option<u64>,
