@@ -81,6 +81,9 @@ enum Shape {
     Yield,
     Sleep,
     GateHandoff,
+    /// A yield and a `tracing` event with formatted fields: with no log
+    /// kept, the simulator's subscriber must not format it.
+    TracingEvent,
 }
 
 async fn iteration(h: SimHandle, shape: Shape, boxed: bool, gate: &Gate<u64>, i: u64) {
@@ -98,6 +101,13 @@ async fn iteration(h: SimHandle, shape: Shape, boxed: bool, gate: &Gate<u64>, i:
             // Hold the gate across a yield, so the others queue for it and
             // every release hands it to a woken waiter.
             h.yield_now().await;
+        }
+        (Shape::TracingEvent, boxed) => {
+            h.yield_now().await;
+            tracing::info!(i, key = %format_args!("k{i}"), "worker step {i}");
+            if boxed {
+                std::hint::black_box(Box::new(i));
+            }
         }
     }
 }
@@ -140,7 +150,12 @@ fn window(shape: Shape, boxed: bool) -> (u64, u64) {
 
 #[test]
 fn no_allocation_per_poll_in_steady_state_and_the_counter_sees_one() {
-    for shape in [Shape::Yield, Shape::Sleep, Shape::GateHandoff] {
+    for shape in [
+        Shape::Yield,
+        Shape::Sleep,
+        Shape::GateHandoff,
+        Shape::TracingEvent,
+    ] {
         let (n, polls) = window(shape, false);
         eprintln!("{shape:?}: {n} allocations in a window of about {polls} polls");
         assert!(

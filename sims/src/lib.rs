@@ -27,6 +27,7 @@ pub mod runner;
 pub mod scenario;
 pub mod scenarios;
 pub mod teeth;
+pub mod trace_view;
 
 pub use replay_file::{parse_replay, ReplayFile, ReplayFileError};
 pub use scenario::{

@@ -79,6 +79,11 @@ pub(super) struct Slot<'a> {
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
         self.svc.state.with(|s| s.stats.creations_now -= 1);
+        tracing::debug!(
+            permit = self.permit.is_some(),
+            finished = self.finished,
+            "creation ends: permit released"
+        );
         if !self.finished && self.svc.cfg.flaw == Flaw::LeakOnCancel {
             std::mem::forget(self.permit.take());
         }
@@ -248,6 +253,7 @@ impl AssetService {
 
     fn reject(&self) -> GetError {
         self.state.with(|s| s.stats.rejected += 1);
+        tracing::debug!("create permit refused: 503 with Retry-After");
         let retry_after_ms = if self.cfg.flaw == Flaw::RetryAfterZero {
             0
         } else {
@@ -263,6 +269,7 @@ impl AssetService {
             (Some(sem), Flaw::WaitsForPermit) => Some(sem.acquire().await),
             (Some(sem), _) => Some(sem.try_acquire().map_err(|_| self.reject())?),
         };
+        tracing::debug!(permit = permit.is_some(), "creation admitted");
         Ok(self.slot(permit))
     }
 

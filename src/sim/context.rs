@@ -123,7 +123,27 @@ impl Shared {
     /// A line in the log that is not an event (not hashed).
     pub(crate) fn note(&self, describe: impl FnOnce() -> String) {
         let now = self.now_ns();
-        self.trace.borrow_mut().note(now, describe);
+        let current = self.current.get();
+        self.trace.borrow_mut().note(now, current, describe);
+    }
+
+    /// Logs a story line (a `tracing` event) at the current virtual time,
+    /// as the running task. Dropped if the trace is busy (an event from
+    /// inside the trace's own formatting).
+    pub(crate) fn story(&self, story: super::trace::Story) {
+        let Ok(now) = self.core.try_borrow().map(|c| c.now_ns) else {
+            return;
+        };
+        let current = self.current.get();
+        if let Ok(mut t) = self.trace.try_borrow_mut() {
+            t.story(now, current, story);
+        }
+    }
+
+    /// Whether the run keeps a readable log.
+    #[inline]
+    pub(crate) fn keeps_log(&self) -> bool {
+        self.trace.try_borrow().is_ok_and(|t| t.keeps_log())
     }
 
     /// A fault coin from the policy; a replay mismatch fails the run.

@@ -49,6 +49,7 @@ mod shrink;
 mod switch;
 mod timers;
 mod trace;
+mod trace_layer;
 
 pub use bytes::BytesPolicy;
 pub use context::NodeId;
@@ -68,7 +69,7 @@ pub use policy::{Decision, Mismatch, Policy, TaskId};
 pub use random::RandomPolicy;
 pub use replay::ReplayPolicy;
 pub use shrink::{choices, shrink, Shrunk};
-pub use trace::{digest, Digest, EventKind};
+pub use trace::{digest, fields_text, Digest, EventKind, LineKind, TaskInfo, TraceLine, TraceLog};
 
 /// Fails the running simulation with an untagged invariant violation (a
 /// no-op outside a simulation). The run stops after the current poll.

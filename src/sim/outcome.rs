@@ -3,6 +3,7 @@
 use super::failure::Failure;
 use super::metrics::Metrics;
 use super::policy::Decision;
+use super::trace::TraceLog;
 
 /// The result of [`Sim::run`](super::Sim::run).
 #[derive(Clone, Debug)]
@@ -36,8 +37,12 @@ pub struct Outcome {
     pub thread_samples: Vec<(u64, usize)>,
     /// Faults that struck, one line each.
     pub fault_log: Vec<String>,
-    /// The readable event log (when `keep_log` was set).
+    /// The readable event log (when `keep_log` was set), one line per
+    /// [`TraceLog`] line.
     pub log: Vec<String>,
+    /// The same log, structured: each line's virtual time, step, task,
+    /// node, kind and (for the services' `tracing` events) fields.
+    pub trace_log: TraceLog,
     /// What the scenario recorded ([`metric_add`](super::metric_add),
     /// [`sample`](super::sample), ...).
     pub metrics: Metrics,

@@ -94,8 +94,16 @@ impl Flusher {
         let ttl = self.cfg.lease_ttl_ms;
         let acquire = d.store.lease_acquire(owner.to_string(), now_ms, ttl);
         let Some(lease) = d.pool.run(&d.metrics, acquire).await? else {
+            tracing::debug!(owner, "lease refused: another instance holds it");
             return Ok(FlushReport::default());
         };
+        tracing::info!(
+            owner,
+            token = lease.token,
+            expires_ms = lease.expires_ms,
+            "lease acquired by {owner}: token {}",
+            lease.token
+        );
         d.metrics.set_holder(Some(self.instance));
         let me = format!("{owner}#{}", lease.token);
         let out = match self.cfg.variant {
@@ -105,6 +113,12 @@ impl Flusher {
         if matches!(out, Err(FlushError::Crashed { .. })) {
             return out;
         }
+        tracing::debug!(
+            owner,
+            token = lease.token,
+            "lease released: token {}",
+            lease.token
+        );
         let release = d.store.lease_release(lease.token);
         let _ = d.pool.run(&d.metrics, release).await;
         d.metrics.clear_holder(self.instance);
@@ -117,7 +131,17 @@ impl Flusher {
     async fn commit(&self, batch: Batch) -> Result<CommitOutcome, FlushError> {
         let m = &self.deps.metrics;
         let items = batch.items.len() as u64;
-        match self.deps.ledger.commit(batch).await {
+        let (token, batch_id) = (batch.fence.or(batch.lease), batch.batch_id);
+        tracing::debug!(
+            owner = batch.owner.as_str(),
+            token,
+            batch_id,
+            items,
+            "committing {items} items (token {token:?}, batch {batch_id:?})"
+        );
+        let committed = self.deps.ledger.commit(batch).await;
+        tracing::info!(token, batch_id, items, outcome = ?committed, "commit of batch {batch_id:?} under token {token:?}: {committed:?}");
+        match committed {
             Ok(CommitOutcome::Applied) => {
                 Metrics::inc(&m.spend_flushes_total);
                 Metrics::add(&m.spend_flush_items_total, items);

@@ -178,6 +178,15 @@ impl QueueStore for MemQueueStore {
             if s.lease.as_ref().is_some_and(|l| l.expires_ms > now_ms) {
                 return Ok(None);
             }
+            if let Some(old) = &s.lease {
+                tracing::info!(
+                    token = old.token,
+                    owner = old.owner.as_str(),
+                    "lease expired: token {} of {} (its holder may still be flushing)",
+                    old.token,
+                    old.owner
+                );
+            }
             s.tokens_granted += 1;
             if s.grants.len() < DIAG_ENTRIES_MAX {
                 let grant = Grant {

@@ -96,6 +96,7 @@ impl SegmentBackend for MemBackend {
                 None => true,
             });
             if lost {
+                tracing::info!(seg = writer.seg, ids = ?events.iter().map(|e| e.id).collect::<Vec<_>>(), "insert into segment {}, which is deleted: rows lost", writer.seg);
                 me.lost.with(|l| l.extend(events));
             }
             (writer, Ok(()))

@@ -89,17 +89,35 @@ impl<B: SegmentBackend> TieredStore<B> {
         } else {
             None
         };
+        if _gate.is_some() {
+            tracing::debug!("append acquired the write gate");
+        }
         let (seg, writer) = match self.take_writer().await {
             Ok(w) => w,
             Err(error) => return Err(AppendError { error, events }),
         };
         let mut meta = SegMeta::empty();
         meta.note(&events);
+        let ids = || events.iter().map(|e| e.id).collect::<Vec<_>>();
+        tracing::info!(seg, ids = ?ids(), "append took the writer of segment {seg} and inserts");
         let (writer, result) = self.backend.insert(writer, events).await;
         if let Some(seam) = &self.append_seam {
             drop(seam.lock().await);
         }
         self.restore(seg, writer, result.is_ok().then_some(meta));
+        tracing::debug!(
+            seg,
+            ok = result.is_ok(),
+            "append {}",
+            if result.is_ok() {
+                "acknowledged"
+            } else {
+                "failed: not acknowledged"
+            }
+        );
+        if _gate.is_some() {
+            tracing::debug!("append releases the write gate");
+        }
         result.map_err(|(error, events)| AppendError { error, events })
     }
 
@@ -121,15 +139,29 @@ impl<B: SegmentBackend> TieredStore<B> {
                     (a, b) => a.or(b),
                 };
             }
+            let active = s.active;
             if variant == Variant::PreFix {
                 // The historical bug: restore whatever writer we took,
                 // even if retention rolled its segment meanwhile.
+                tracing::info!(
+                    seg,
+                    active,
+                    stale = seg != active,
+                    "append restored the writer of segment {seg} (active segment {active}){}",
+                    if seg == active { "" } else { ": STALE" }
+                );
                 return s.writer.replace((seg, writer));
             }
             if s.active == seg && s.writer.is_none() {
+                tracing::debug!(seg, "append restored the writer of segment {seg}");
                 s.writer = Some((seg, writer));
                 None
             } else {
+                tracing::info!(
+                    seg,
+                    active,
+                    "append dropped the writer of segment {seg} (active segment {active})"
+                );
                 Some((seg, writer))
             }
         });
@@ -153,12 +185,16 @@ impl<B: SegmentBackend> TieredStore<B> {
             } else {
                 None
             };
+            if _gate.is_some() {
+                tracing::debug!(cutoff_ms = cutoff, "retention acquired the write gate");
+            }
             let (roll, old_writer) = self.roll_active(cutoff, archive_before);
             drop(old_writer);
             match roll {
                 Some(Roll::Discard(seg)) => {
                     self.backend.checkpoint(seg).await?;
                     self.backend.delete(seg).await?;
+                    tracing::info!(seg, "retention deleted segment {seg}");
                     report.discarded_active = Some(seg);
                 }
                 Some(Roll::Archive(seg)) => {
@@ -166,6 +202,9 @@ impl<B: SegmentBackend> TieredStore<B> {
                     report.archived_active = Some(seg);
                 }
                 None => {}
+            }
+            if _gate.is_some() {
+                tracing::debug!("retention releases the write gate");
             }
         }
         // Archived cleanup needs no gate: appends never touch archived
@@ -185,6 +224,7 @@ impl<B: SegmentBackend> TieredStore<B> {
         });
         for seg in expired {
             self.backend.delete(seg).await?;
+            tracing::debug!(seg, "retention deleted archived segment {seg}");
             report.deleted_archived.push(seg);
         }
         Ok(report)
@@ -209,6 +249,14 @@ impl<B: SegmentBackend> TieredStore<B> {
                 return None;
             };
             s.active = old + 1;
+            tracing::info!(
+                from = old,
+                to = s.active,
+                discard = matches!(roll, Roll::Discard(_)),
+                writer_in_state = s.writer.is_some(),
+                "retention rolled segment {old} to {}",
+                s.active
+            );
             s.segments.insert(s.active, SegMeta::empty());
             Some(roll)
         };

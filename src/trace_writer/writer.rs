@@ -403,7 +403,10 @@ async fn deliver<S: Sink<Trace> + 'static>(
     let id = trace.id;
     let op = |_attempt: u32| attempt(&inner, &sink, trace.clone());
     match retry(&*inner.clock, &mut backoff, &cancel, op).await {
-        Ok(()) => Fate::Delivered,
+        Ok(()) => {
+            tracing::debug!(trace_id = id, "trace delivered");
+            Fate::Delivered
+        }
         Err(RetryError::Exhausted { attempts, last }) => {
             tracing::debug!(
                 trace_id = id,

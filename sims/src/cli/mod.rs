@@ -117,7 +117,7 @@ pub fn main_with(scenarios: Vec<Box<dyn Scenario>>) -> ExitCode {
             });
         }
     };
-    let trace = matches!(&cli.command, Some(Command::Replay(r)) if r.trace);
+    let trace = matches!(&cli.command, Some(Command::Replay(r)) if r.wants_trace());
     init_tracing(if trace { "info" } else { "warn" });
     let result = match cli.command {
         None => explore::cmd(&scenarios, &explore::ExploreArgs::default()),

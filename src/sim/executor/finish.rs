@@ -4,6 +4,7 @@ use super::{spare, Sim};
 use crate::sched::JoinError;
 use crate::sim::context;
 use crate::sim::outcome::Outcome;
+use crate::sim::trace::TraceLog;
 use std::rc::Rc;
 
 impl Sim {
@@ -19,14 +20,28 @@ impl Sim {
                 rec.policy.name(),
             )
         };
-        let (trace_hash, trace_events, log) = {
+        let (trace_hash, trace_events, trace_log) = {
             let mut t = s.trace.borrow_mut();
-            (t.hash, t.events, t.log.take().unwrap_or_default())
+            let log = TraceLog {
+                lines: t.log.take().unwrap_or_default(),
+                tasks: std::mem::take(&mut t.tasks),
+                nodes: Vec::new(),
+            };
+            (t.hash, t.events, log)
         };
         let mut mem = std::mem::take(&mut *s.mem.borrow_mut());
         let mut core = s.core.borrow_mut();
         let start = core.start_ns;
         mem.samples.iter_mut().for_each(|x| x.0 -= start);
+        let mut trace_log = trace_log;
+        if !trace_log.lines.is_empty() {
+            trace_log.nodes = core.nodes.iter().map(|n| n.name.clone()).collect();
+        }
+        let log = trace_log
+            .lines
+            .iter()
+            .map(|l| trace_log.render(l))
+            .collect();
         let mut thread_samples = std::mem::take(&mut core.threads.samples);
         thread_samples.iter_mut().for_each(|x| x.0 -= start);
         let out = Outcome {
@@ -45,6 +60,7 @@ impl Sim {
             thread_samples,
             fault_log: std::mem::take(&mut core.fault_log),
             log,
+            trace_log,
             metrics: std::mem::take(&mut *s.metrics.borrow_mut()).finish(),
         };
         drop(core);

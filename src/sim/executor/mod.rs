@@ -173,6 +173,9 @@ pub struct Sim {
     suspended: Vec<Option<TaskCo>>,
     _switch: Option<crate::sync::switch::Installed>,
     _probe: crate::probe::Installed,
+    /// The code under test's `tracing` events go to this run's trace while
+    /// the `Sim` lives (this thread only; see `trace_layer`).
+    _tracing: tracing::dispatcher::DefaultGuard,
 }
 
 impl Sim {
@@ -252,6 +255,7 @@ impl Sim {
             suspended: Vec::new(),
             _switch: switching,
             _probe: crate::probe::install(Rc::new(SimProbe)),
+            _tracing: super::trace_layer::install(),
         }
     }
 
@@ -598,6 +602,10 @@ impl Sim {
             }
         };
         self.slot_of.insert(t.id, slot);
+        self.shared
+            .trace
+            .borrow_mut()
+            .task_spawned(t.id, t.name, t.node);
         let mut ready = self.shared.ready.borrow_mut();
         ready.new_tenant(slot, t.id);
         let gen = ready.slots[slot as usize].gen;
