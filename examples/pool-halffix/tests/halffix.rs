@@ -196,7 +196,7 @@ fn seeds_to_first_failure_of_the_half_fix() {
             let r = Check::new()
                 .seeds(k * 1000..k * 1000 + 1000)
                 .sync_switch(true)
-                .policy(pol.clone())
+                .policy(pol)
                 .shrink_time(Duration::ZERO)
                 .quiet()
                 .try_run(|w| subscribers(w, Variant::HalfFix));
