@@ -234,7 +234,7 @@ impl Check {
             .clone()
             .or(thread.filter(|n| n != "main"))
             .unwrap_or_else(|| "check".into());
-        let iterations = match (&self.seeds, env_seeds()?) {
+        let iterations = match (self.seeds.clone(), env_seeds()?) {
             (Some(r), _) | (None, Some(r)) => r.end.saturating_sub(r.start).max(1),
             (None, None) => SEEDS_DEFAULT,
         };

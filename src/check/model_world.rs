@@ -62,7 +62,11 @@ pub const START_NS: u64 = 1_767_225_600_000_000_000;
 /// is per execution (reset at its start) and per test.
 struct ExecState {
     now_ns: u64,
+    /// Tasks and blocking threads started (loom's thread limit).
+    #[cfg(faultline_loom)]
     tasks: u32,
+    /// `draw`'s stream (shuttle draws from its own, replayed one).
+    #[cfg(faultline_loom)]
     rng: rand_chacha::ChaCha8Rng,
 }
 
@@ -72,11 +76,16 @@ thread_local! {
 
 /// Starts an execution's state (the check's seed feeds loom's `draw`).
 pub(crate) fn begin_execution(seed: u64) {
+    #[cfg(faultline_loom)]
     use rand_core::SeedableRng;
+    #[cfg(not(faultline_loom))]
+    let _ = seed;
     EXEC.with(|e| {
         *e.borrow_mut() = Some(ExecState {
             now_ns: START_NS,
+            #[cfg(faultline_loom)]
             tasks: 0,
+            #[cfg(faultline_loom)]
             rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
         });
     });
