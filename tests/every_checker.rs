@@ -147,7 +147,7 @@ fn every_checker_catches_the_lost_update() {
         "{CHECKER} did NOT catch the lost update (or not with its oracle):\n{}",
         out.text
     );
-    println!("{CHECKER}: caught the lost update ({n}): {line}");
+    println!("{CHECKER}: caught the lost update (iteration/execution {n}; 0: not reported): {line}");
 }
 
 #[test]

@@ -305,9 +305,14 @@ impl Plan {
                 self.iterations, self.policy
             )
         };
+        let schedule = if CHECKER == "loom" {
+            "LOOM_LOG=trace LOOM_LOCATION=1 print the failing interleaving"
+        } else {
+            "shuttle printed the failing schedule above: shuttle::replay reproduces it"
+        };
         format!(
             "faultline: {}: FAILED under {CHECKER} ({how}, seed {}): {msg}\n  \
-             (the checker printed the failing schedule above)\n  \
+             ({schedule})\n  \
              repro: FAULTLINE_SEED={} RUSTFLAGS=\"--cfg faultline_{CHECKER}\" cargo test --release \
              -p {} {} -- --exact",
             self.name, self.seed, self.seed, self.crate_name, self.name
