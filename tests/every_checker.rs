@@ -64,7 +64,10 @@ async fn two_increments(world: World, fixed: bool) {
     }
     let n = counter.with(|c| *c);
     if n != 2 {
-        world.fail("lost-update", format!("two increments left the counter at {n}"));
+        world.fail(
+            "lost-update",
+            format!("two increments left the counter at {n}"),
+        );
     }
 }
 
@@ -89,7 +92,13 @@ struct ChildRun {
 fn child_output(name: &str) -> ChildRun {
     let exe = std::env::current_exe().expect("test binary path");
     let out = std::process::Command::new(exe)
-        .args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .output()
         .expect("spawn the child test process");
     let text = format!(
@@ -147,7 +156,9 @@ fn every_checker_catches_the_lost_update() {
         "{CHECKER} did NOT catch the lost update (or not with its oracle):\n{}",
         out.text
     );
-    println!("{CHECKER}: caught the lost update (iteration/execution {n}; 0: not reported): {line}");
+    println!(
+        "{CHECKER}: caught the lost update (iteration/execution {n}; 0: not reported): {line}"
+    );
 }
 
 #[test]
@@ -158,10 +169,12 @@ fn every_checker_holds_the_fix() {
             .config("iterations_asked", SEEDS)
             .config("body", "tests/every_checker.rs two_increments")
     });
-    faultline::Check::new().seeds(0..SEEDS).run(|world| async move {
-        EXECUTIONS.fetch_add(1, Ordering::Relaxed);
-        two_increments(world, true).await;
-    });
+    faultline::Check::new()
+        .seeds(0..SEEDS)
+        .run(|world| async move {
+            EXECUTIONS.fetch_add(1, Ordering::Relaxed);
+            two_increments(world, true).await;
+        });
     let n = EXECUTIONS.load(Ordering::Relaxed);
     if let Some(e) = expect {
         e.settle(n, "", "");

@@ -172,6 +172,13 @@ impl Check {
         self
     }
 
+    /// Ignored: under shuttle and loom every synchronous section (each
+    /// operation of the shim's `Mutex`, atomics, ...) is a switch point
+    /// already, which is what the simulator's sync-switch mode adds.
+    pub fn sync_switch(self, _on: bool) -> Check {
+        self
+    }
+
     /// Ignored (one thread).
     pub fn jobs(self, _n: usize) -> Check {
         self
@@ -220,7 +227,10 @@ impl Check {
         match r {
             Ok(()) => {
                 if !self.quiet {
-                    println!("faultline: {}: {CHECKER} held over {n} executions", plan.name);
+                    println!(
+                        "faultline: {}: {CHECKER} held over {n} executions",
+                        plan.name
+                    );
                 }
             }
             Err(p) => panic!("{}", plan.failure(n, &panic_message(p.as_ref()))),
@@ -345,9 +355,9 @@ impl Plan {
     fn explore(&self, model: impl Fn() + Send + Sync + 'static) {
         let mut b = loom::model::Builder::new();
         b.preemption_bound = Some(loom_preemptions());
-        b.max_branches = self
-            .steps_max
-            .map_or(LOOM_BRANCHES_MAX_DEFAULT, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        b.max_branches = self.steps_max.map_or(LOOM_BRANCHES_MAX_DEFAULT, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        });
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| b.check(model)));
         if let Err(p) = r {
             let msg = panic_message(p.as_ref());
