@@ -41,12 +41,15 @@ pub mod store;
 pub mod sync;
 pub mod trace_writer;
 
-#[cfg(not(any(faultline_loom, faultline_shuttle)))]
+/// The test entry point: in the simulator by default, under shuttle with
+/// `--cfg faultline_shuttle`, under loom with `--cfg faultline_loom` (one
+/// body, three checkers: see [`check`](mod@check)).
 pub use check::{check, Check, World};
 
 /// `#[faultline::test]`: an `async fn(world: World)` run over many seeds of
-/// the simulator as an ordinary `#[test]` (see [`check::Check`] for what
-/// it does, and the `faultline-macros` crate for its arguments).
+/// the simulator as an ordinary `#[test]`, or under shuttle or loom in
+/// their cfg builds (see [`check::Check`] for what it does, and the
+/// `faultline-macros` crate for its arguments).
 pub use faultline_macros::test;
 
 /// A boxed, sendable future: what the object-safe world traits return.

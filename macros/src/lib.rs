@@ -1,6 +1,10 @@
 //! `#[faultline::test]`: an `async fn` test body over a `World`, run over
 //! many seeds of faultline's deterministic simulator as an ordinary
-//! `#[test]`.
+//! `#[test]`; built with `RUSTFLAGS="--cfg faultline_shuttle"` or `"--cfg
+//! faultline_loom"`, the same function runs under shuttle or loom instead
+//! (the expansion names only `faultline::check::{Check, PolicySpec}`, which
+//! each build provides; see faultline's `docs/guide.md`, "One body, three
+//! checkers", for what each argument means there).
 //!
 //! ```ignore
 //! #[faultline::test]

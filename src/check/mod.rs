@@ -13,6 +13,14 @@
 //!   the teeth table reads them back, with the commit they were earned on.
 //! * [`paths`]: where faultline writes files (under the cargo target
 //!   directory, `CARGO_TARGET_DIR` honoured).
+//!
+//! **One body, three checkers.** Built with `RUSTFLAGS="--cfg
+//! faultline_shuttle"` or `"--cfg faultline_loom"`, [`Check`], [`check`],
+//! [`World`] and `#[faultline::test]` keep their names and run the same
+//! body under shuttle or loom instead of the simulator (`model_world` and
+//! `model_check`; their docs say what each checker models and what it
+//! cannot). The simulator's own machinery (replay files, shrinking,
+//! sweeps, targets) exists only in the simulator build.
 
 pub mod paths;
 pub mod record;
@@ -52,3 +60,13 @@ pub use sweep::SeedRun;
 pub use target::{BodyTarget, Target, TargetId};
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
 pub use world::{JoinHandle, World};
+
+#[cfg(any(faultline_loom, faultline_shuttle))]
+pub mod model_check;
+#[cfg(any(faultline_loom, faultline_shuttle))]
+pub mod model_world;
+
+#[cfg(any(faultline_loom, faultline_shuttle))]
+pub use model_check::{check, Check, PolicySpec};
+#[cfg(any(faultline_loom, faultline_shuttle))]
+pub use model_world::{JoinHandle, ModelHandle, World};
