@@ -172,7 +172,11 @@ type Store = TieredStore<Watched>;
 
 /// What [`check`] says when the run itself failed or never finished the
 /// check: not the layer's own property.
-const NOT_THE_LAYER: [&str; 2] = ["the run failed", "the check did not finish"];
+const NOT_THE_LAYER: [&str; 3] = [
+    "the run failed",
+    "the check did not finish",
+    "the check's setup",
+];
 
 /// Runs `main` in a bounded simulation; its verdict, or the run's failure
 /// (a lock-order failure reported as the lock-order property when
@@ -347,7 +351,10 @@ fn lock_order(variant: Variant) -> Result<(), String> {
                 .append(vec![ev(0, now_ms - 8 * DAY_MS)])
                 .await
                 .map_err(|e| e.to_string())?;
-            store.retention(now_ms).await.map_err(|e| e.to_string())?;
+            let report = store.retention(now_ms).await.map_err(|e| e.to_string())?;
+            if report.discarded_active != Some(0) {
+                return Err(format!("the check's setup did not roll over: {report:?}"));
+            }
             store
                 .append(vec![ev(1, now_ms)])
                 .await
@@ -367,7 +374,8 @@ fn layer_gate_before_state_the_lock_order_checker_sees_the_inversion() {
             let r = lock_order(v);
             if let Err(e) = &r {
                 assert!(
-                    !e.starts_with("lock order") || e.contains("store.gate") && e.contains("store.state"),
+                    !e.starts_with("lock order")
+                        || (e.contains("store.gate") && e.contains("store.state")),
                     "the inversion does not name the gate and the state mutex: {e}"
                 );
             }
