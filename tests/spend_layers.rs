@@ -6,9 +6,9 @@
 //! | layer | property checked | twin |
 //! |---|---|---|
 //! | lease exclusivity | no lease is granted while an unexpired one (on the store's clock) is held and not released | `MemQueueStore::judging_expiry_on_callers_clock`, a flusher whose clock runs 2 s ahead |
-//! | fencing token checked at commit | no commit lands with a token older than one already committed | `MemLedger::ignoring_fences` |
-//! | idempotent batch ids | no batch id is applied twice | `MemLedger::ignoring_batch_ids` |
-//! | in-flight list | no item is lost when a flusher dies between reading the queue and committing: every pushed item is committed or still queued / in flight | `MemQueueStore::forgetting_inflight_lists` |
+//! | fencing token checked at commit | no commit lands with a token (the lease its committer took) older than one already committed | `MemLedger::ignoring_fences` |
+//! | idempotent batch ids | no batch is applied twice (a replayed batch, whatever id it carries, is skipped) | `MemLedger::ignoring_batch_ids` |
+//! | in-flight list | no item is lost when a flusher dies between reading the queue and committing: once a live flusher has run after the dead one's lease expired, every pushed item is committed | `MemQueueStore::forgetting_inflight_lists` |
 //!
 //! The twins of fencing and of the lease keep the end-to-end oracle green
 //! (every item still counted exactly once: the other layers cover for the
@@ -368,8 +368,8 @@ fn applied(commits: &[CommitRecord]) -> impl Iterator<Item = &CommitRecord> {
         .filter(|c| c.outcome == CommitOutcome::Applied)
 }
 
-/// What [`check`] says when the run itself failed or never finished the
-/// check: not the layer's own property.
+/// What [`check`] says when the run itself failed, never finished the
+/// check, or did not set up the interleaving: not the layer's own property.
 const NOT_THE_LAYER: [&str; 3] = [
     "the run failed",
     "the check did not finish",
@@ -435,7 +435,9 @@ async fn finished<T: Clone>(
         }
         h.sleep(Duration::from_millis(1)).await;
     }
-    Err(format!("the check did not finish: {what} after {within_ms} ms"))
+    Err(format!(
+        "the check did not finish: {what} after {within_ms} ms"
+    ))
 }
 
 /// Lease exclusivity: while instance 0 holds the lease (paused before it
@@ -513,9 +515,15 @@ fn fencing(twin: bool) -> Result<(), String> {
                     "the check's setup: instance 0 never committed after its pause: {a:?}"
                 ));
             }
+            // The token each committer held is the lease it took (not the
+            // fence it sent: a flusher that sends none must be caught too).
             let mut newest: Option<u64> = None;
             for c in &w.ledger.commits() {
-                let Some(f) = c.fence else { continue };
+                let Some(f) = c.lease else {
+                    return Err(format!(
+                        "the check's setup: a commit without a lease: {c:?}"
+                    ));
+                };
                 if let Some(n) = newest.filter(|&n| f < n) {
                     return Err(format!(
                         "a commit with token {f} (batch {:?} by {}) landed after token {n} had committed (instance 0's flush: {a:?}; every item counted exactly once: {})",
@@ -558,17 +566,20 @@ fn idempotency(twin: bool) -> Result<(), String> {
                     "the check's setup: instance 1 recovered nothing: {b:?}"
                 ));
             }
-            let mut by: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+            // A batch is what it carries (an id the flusher failed to send
+            // must not hide a replay): which commits applied each item.
+            let mut by: BTreeMap<ItemId, Vec<String>> = BTreeMap::new();
             for c in applied(&w.ledger.commits()) {
-                if let Some(id) = c.batch_id {
-                    by.entry(id).or_default().push(c.owner.clone());
+                for i in &c.items {
+                    let who = format!("{} as batch {:?}", c.owner, c.batch_id);
+                    by.entry(*i).or_default().push(who);
                 }
             }
-            if let Some((id, owners)) = by.iter().find(|(_, o)| o.len() > 1) {
+            if let Some((id, commits)) = by.iter().find(|(_, c)| c.len() > 1) {
                 return Err(format!(
-                    "batch {id} applied {} times (by {})",
-                    owners.len(),
-                    owners.join(", ")
+                    "the batch holding item {id:?} was applied {} times ({})",
+                    commits.len(),
+                    commits.join(", ")
                 ));
             }
             Ok(())
@@ -582,7 +593,8 @@ fn layer_idempotent_batch_ids_no_batch_is_applied_twice() {
 }
 
 /// In-flight list: instance 0 moves the queue's items and dies before it
-/// commits them; instance 1, once the lease expired, flushes.
+/// commits them; instance 1, once the lease expired, flushes. Every item
+/// must then be committed (recovered from the dead flusher's list).
 fn inflight(twin: bool) -> Result<(), String> {
     check(move |h| {
         Box::pin(async move {
@@ -612,12 +624,18 @@ fn inflight(twin: bool) -> Result<(), String> {
                 ));
             }
             for (id, n) in w.applied_counts() {
-                if n == 0 && !pending.contains(&id) {
-                    return Err(format!(
-                        "item {id:?} left the queue ({:?}) and is neither committed nor queued nor in flight: lost (instance 1's flush: {b:?})",
-                        removals.get(&id)
-                    ));
+                if n > 0 {
+                    continue;
                 }
+                let fate = if pending.contains(&id) {
+                    "is still pending: the live flusher did not recover it"
+                } else {
+                    "is neither queued nor in flight: lost"
+                };
+                return Err(format!(
+                    "item {id:?} left the queue ({:?}), was never committed and {fate} (instance 1's flush: {b:?})",
+                    removals.get(&id)
+                ));
             }
             Ok(())
         })

@@ -149,7 +149,8 @@ impl SegmentBackend for Watched {
                 me.clock.sleep(Duration::from_millis(delay_ms)).await;
             }
             let rows = me.inner.query(vec![seg], 0, u64::MAX).await?;
-            me.seen.with(|s| s.deleted.entry(seg).or_default().extend(rows));
+            me.seen
+                .with(|s| s.deleted.entry(seg).or_default().extend(rows));
             me.inner.delete(seg).await
         })
     }
@@ -170,8 +171,8 @@ impl SegmentBackend for Watched {
 
 type Store = TieredStore<Watched>;
 
-/// What [`check`] says when the run itself failed or never finished the
-/// check: not the layer's own property.
+/// What [`check`] says when the run itself failed, never finished the
+/// check, or did not set up the interleaving: not the layer's own property.
 const NOT_THE_LAYER: [&str; 3] = [
     "the run failed",
     "the check did not finish",

@@ -160,8 +160,11 @@ impl<B: SegmentBackend> TieredStore<B> {
         {
             // Test-only flaw: the rows' ages read before the gate.
             let seen = (self.flaw == Flaw::DecideBeforeGate).then(|| {
-                self.state
-                    .with(|s| s.segments.get(&s.active).map(|m| (m.newest_ms, m.oldest_ms)))
+                self.state.with(|s| {
+                    s.segments
+                        .get(&s.active)
+                        .map(|m| (m.newest_ms, m.oldest_ms))
+                })
             });
             let gated = self.cfg.variant == Variant::Fixed && self.flaw != Flaw::RetentionUngated;
             let gate: Option<GateGuard<'_, ()>> = if gated {
