@@ -55,6 +55,10 @@ struct LState {
     next_txn: u64,
     deadlocks: Vec<String>,
     commits: Vec<CommitRecord>,
+    /// Test-only flaw: the commit point skips the fencing check.
+    ignore_fences: bool,
+    /// Test-only flaw: the commit point skips the batch-id check.
+    ignore_batch_ids: bool,
 }
 
 impl LState {
@@ -105,6 +109,25 @@ impl MemLedger {
     #[doc(hidden)]
     pub fn without_deadlock_detection(mut self) -> Self {
         self.detect_deadlocks = false;
+        self
+    }
+
+    /// Test-only flaw (a planted twin for `tests/spend_layers.rs`): layer
+    /// "fencing token checked at commit" removed; a commit whose token is
+    /// older than one already committed is applied. Never use outside
+    /// tests.
+    #[doc(hidden)]
+    pub fn ignoring_fences(self) -> Self {
+        self.state.with(|s| s.ignore_fences = true);
+        self
+    }
+
+    /// Test-only flaw (a planted twin for `tests/spend_layers.rs`): layer
+    /// "idempotent batch ids" removed; a batch whose id is already recorded
+    /// is applied again. Never use outside tests.
+    #[doc(hidden)]
+    pub fn ignoring_batch_ids(self) -> Self {
+        self.state.with(|s| s.ignore_batch_ids = true);
         self
     }
 
@@ -176,7 +199,7 @@ fn apply(
     at_ms: u64,
     batch: &Batch,
 ) -> Result<CommitOutcome, LedgerError> {
-    if let Some(token) = batch.fence {
+    if let Some(token) = batch.fence.filter(|_| !s.ignore_fences) {
         if token < s.fence {
             return Err(LedgerError::Fenced {
                 token,
@@ -194,7 +217,7 @@ fn apply(
         items: batch.items.clone(),
         outcome: CommitOutcome::Duplicate,
     };
-    if batch.batch_id.is_some_and(|b| s.batches.contains(&b)) {
+    if !s.ignore_batch_ids && batch.batch_id.is_some_and(|b| s.batches.contains(&b)) {
         record_commit(s, record);
         return Ok(CommitOutcome::Duplicate);
     }

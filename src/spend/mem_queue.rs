@@ -75,6 +75,7 @@ pub struct MemQueueStore {
     clock: DynArc<dyn Clock>,
     sched: DynArc<dyn Scheduler>,
     callers_clock: bool,
+    forget_inflight: bool,
 }
 
 impl MemQueueStore {
@@ -86,6 +87,7 @@ impl MemQueueStore {
             clock,
             sched,
             callers_clock: false,
+            forget_inflight: false,
         }
     }
 
@@ -97,6 +99,17 @@ impl MemQueueStore {
     #[doc(hidden)]
     pub fn judging_expiry_on_callers_clock(mut self) -> Self {
         self.callers_clock = true;
+        self
+    }
+
+    /// Test-only flaw (a planted twin for `tests/spend_layers.rs`): layer
+    /// "in-flight list" removed; `move_to_inflight` takes the items off the
+    /// queue and returns them but keeps no in-flight list (an `LPOP`), so a
+    /// flusher that dies before its commit takes them with it. Never use
+    /// outside tests.
+    #[doc(hidden)]
+    pub fn forgetting_inflight_lists(mut self) -> Self {
+        self.forget_inflight = true;
         self
     }
 
@@ -284,10 +297,14 @@ impl QueueStore for MemQueueStore {
         batch: u64,
         max: usize,
     ) -> BoxFuture<Result<Vec<Item>, StoreError>> {
+        let forget = self.forget_inflight;
         self.op(move |s| {
             let n = max.min(s.queue.len());
             let moved: Vec<Item> = s.queue.drain(..n).collect();
             note(s, &moved, &Removal::Moved { by: owner, batch });
+            if forget {
+                return Ok(moved); // test-only flaw: no in-flight list
+            }
             let list = s.inflight.entry(batch).or_default();
             list.extend(moved);
             let out = list.clone();

@@ -88,6 +88,35 @@ impl Variant {
     }
 }
 
+/// A deliberate bug planted in the *fixed* store, for proving the layer
+/// checks of `tests/store_layers.rs` catch it. Each flaw removes one layer
+/// of the fix and keeps the others. Never use anything but [`Flaw::None`]
+/// outside a test (see [`TieredStore::with_flaw`]).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Flaw {
+    /// The correct store.
+    #[default]
+    None,
+    /// Layer "append holds the gate" removed: append takes no gate
+    /// (retention still does).
+    AppendUngated,
+    /// Layer "retention holds the gate around the rollover" removed
+    /// (append still takes it).
+    RetentionUngated,
+    /// Layer "gate before state" broken (without inverting the locks, as
+    /// [`Variant::StateThenGate`] does): retention reads the active
+    /// segment's rows' ages before it waits for the gate and acts on what
+    /// it read once it holds the gate.
+    DecideBeforeGate,
+    /// Layer "archived cleanup ungated" removed: retention holds the gate
+    /// through the archived cleanup too.
+    GatesArchivedCleanup,
+    /// Layer "queries take only the state mutex" removed: a query waits for
+    /// the write gate.
+    QueryTakesGate,
+}
+
 /// How the store is configured.
 #[derive(Clone, Copy, Debug)]
 pub struct StoreConfig {
@@ -190,6 +219,7 @@ pub struct TieredStore<B: SegmentBackend> {
     gate: Gate<()>,
     state: Mutex<State<B::Writer>>,
     append_seam: Option<Arc<Gate<()>>>,
+    flaw: Flaw,
 }
 
 mod ops;

@@ -2,8 +2,8 @@
 //! writer/active-segment invariant.
 
 use super::{
-    AppendError, BackendError, Event, RetentionReport, SegMeta, SegmentBackend, SegmentId, State,
-    StoreConfig, TieredStore, Variant, GATE_CLASS, STATE_CLASS,
+    AppendError, BackendError, Event, Flaw, RetentionReport, SegMeta, SegmentBackend, SegmentId,
+    State, StoreConfig, TieredStore, Variant, GATE_CLASS, STATE_CLASS,
 };
 use crate::sync::{Arc, Gate, GateGuard, Mutex};
 use std::collections::BTreeMap;
@@ -47,6 +47,7 @@ impl<B: SegmentBackend> TieredStore<B> {
                 STATE_CLASS,
             ),
             append_seam: None,
+            flaw: Flaw::None,
         })
     }
 
@@ -56,6 +57,14 @@ impl<B: SegmentBackend> TieredStore<B> {
     #[doc(hidden)]
     pub fn with_append_seam(mut self, seam: Arc<Gate<()>>) -> Self {
         self.append_seam = Some(seam);
+        self
+    }
+
+    /// Test-only: plants `flaw` (one layer of the fix removed) in the
+    /// store. Never use outside tests.
+    #[doc(hidden)]
+    pub fn with_flaw(mut self, flaw: Flaw) -> Self {
+        self.flaw = flaw;
         self
     }
 
@@ -84,7 +93,7 @@ impl<B: SegmentBackend> TieredStore<B> {
     /// Not cancel safe: dropped mid-insert, the batch may or may not be
     /// written (it was never acknowledged) and the writer is dropped.
     pub async fn append(&self, events: Vec<Event>) -> Result<(), AppendError> {
-        let _gate = if self.gated() {
+        let _gate = if self.gated() && self.flaw != Flaw::AppendUngated {
             Some(self.gate.lock().await)
         } else {
             None
@@ -177,18 +186,28 @@ impl<B: SegmentBackend> TieredStore<B> {
     /// updated (the segment is gone from the store's view).
     pub async fn retention(&self, now_ms: u64) -> Result<RetentionReport, BackendError> {
         let cutoff = now_ms.saturating_sub(self.cfg.retention_ms);
+        let held_through_cleanup;
         let archive_before = now_ms.saturating_sub(self.cfg.segment_span_ms);
         let mut report = RetentionReport::default();
         {
-            let _gate: Option<GateGuard<'_, ()>> = if self.cfg.variant == Variant::Fixed {
+            // Test-only flaw: the rows' ages read before the gate.
+            let seen = (self.flaw == Flaw::DecideBeforeGate).then(|| {
+                self.state.with(|s| {
+                    s.segments
+                        .get(&s.active)
+                        .map(|m| (m.newest_ms, m.oldest_ms))
+                })
+            });
+            let gated = self.cfg.variant == Variant::Fixed && self.flaw != Flaw::RetentionUngated;
+            let gate: Option<GateGuard<'_, ()>> = if gated {
                 Some(self.gate.lock().await)
             } else {
                 None
             };
-            if _gate.is_some() {
+            if gate.is_some() {
                 tracing::debug!(cutoff_ms = cutoff, "retention acquired the write gate");
             }
-            let (roll, old_writer) = self.roll_active(cutoff, archive_before);
+            let (roll, old_writer) = self.roll_active(cutoff, archive_before, seen);
             drop(old_writer);
             match roll {
                 Some(Roll::Discard(seg)) => {
@@ -203,12 +222,25 @@ impl<B: SegmentBackend> TieredStore<B> {
                 }
                 None => {}
             }
-            if _gate.is_some() {
+            if gate.is_some() {
                 tracing::debug!("retention releases the write gate");
             }
+            // Test-only flaw: the gate held through the archived cleanup.
+            held_through_cleanup = (self.flaw == Flaw::GatesArchivedCleanup).then_some(gate);
         }
-        // Archived cleanup needs no gate: appends never touch archived
-        // segments (in the fixed store).
+        self.delete_expired_archived(cutoff, &mut report).await?;
+        drop(held_through_cleanup);
+        Ok(report)
+    }
+
+    /// Deletes the archived segments whose rows are all past `cutoff`.
+    /// Needs no gate: appends never touch archived segments (in the fixed
+    /// store).
+    async fn delete_expired_archived(
+        &self,
+        cutoff: u64,
+        report: &mut RetentionReport,
+    ) -> Result<(), BackendError> {
         let expired: Vec<SegmentId> = self.state.with(|s| {
             let active = s.active;
             let ids: Vec<SegmentId> = s
@@ -227,23 +259,28 @@ impl<B: SegmentBackend> TieredStore<B> {
             tracing::debug!(seg, "retention deleted archived segment {seg}");
             report.deleted_archived.push(seg);
         }
-        Ok(report)
+        Ok(())
     }
 
+    /// Rolls the active segment over if its rows are old enough: judged on
+    /// the segment's current rows, or on `seen` (newest, oldest row times
+    /// read earlier: only with the test-only [`Flaw::DecideBeforeGate`]).
     #[allow(clippy::type_complexity)]
     fn roll_active(
         &self,
         cutoff: u64,
         archive_before: u64,
+        seen: Option<Option<(Option<u64>, Option<u64>)>>,
     ) -> (Option<Roll>, Option<(SegmentId, B::Writer)>) {
         let decide = |s: &mut State<B::Writer>| {
             let meta = s.segments.get(&s.active)?;
-            let newest = meta.newest_ms?;
+            let (newest_ms, oldest_ms) = seen.unwrap_or(Some((meta.newest_ms, meta.oldest_ms)))?;
+            let newest = newest_ms?;
             let old = s.active;
             let roll = if newest < cutoff {
                 s.segments.remove(&old);
                 Roll::Discard(old)
-            } else if meta.oldest_ms.is_some_and(|o| o < archive_before) {
+            } else if oldest_ms.is_some_and(|o| o < archive_before) {
                 Roll::Archive(old)
             } else {
                 return None;
@@ -283,6 +320,11 @@ impl<B: SegmentBackend> TieredStore<B> {
     /// # Errors
     /// [`BackendError`] when a segment cannot be read.
     pub async fn query(&self, from_ms: u64, to_ms: u64) -> Result<Vec<Event>, BackendError> {
+        let _gate = if self.flaw == Flaw::QueryTakesGate {
+            Some(self.gate.lock().await) // test-only flaw
+        } else {
+            None
+        };
         let segs: Vec<SegmentId> = self.state.with(|s| s.segments.keys().copied().collect());
         self.backend.query(segs, from_ms, to_ms).await
     }
