@@ -144,12 +144,15 @@ pub(crate) mod switch {
     }
 
     /// Installs `hook` on this thread until the guard drops.
+    // Only the simulator installs a hook; model-check builds have none.
+    #[cfg_attr(any(faultline_loom, faultline_shuttle), allow(dead_code))]
     pub(crate) fn install(hook: fn()) -> Installed {
         let previous = HOOK.with(|h| h.replace(Some(hook)));
         Installed { previous }
     }
 
     /// Removes the hook when dropped (restores the previous one).
+    #[cfg_attr(any(faultline_loom, faultline_shuttle), allow(dead_code))]
     pub(crate) struct Installed {
         previous: Option<fn()>,
     }

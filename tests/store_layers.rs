@@ -448,7 +448,7 @@ fn cleanup_ungated(flaw: Flaw) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let took_ms = h.now_ms() - start_ms;
             retention.await.map_err(|e| format!("retention: {e:?}"))?;
-            if backend.deleted().get(&0).is_none() {
+            if !backend.deleted().contains_key(&0) {
                 return Err("the check's setup never deleted the archived segment".into());
             }
             if took_ms > 100 {

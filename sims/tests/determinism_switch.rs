@@ -58,7 +58,7 @@ fn sync_switch_mode_replays_its_traces_in_and_across_processes() {
                         .expect("a sweep")
                 })
             };
-            let default = digest(run(false).into_iter());
+            let default = digest(run(false));
             let first = run(true);
             let second = run(true);
             assert_eq!(
