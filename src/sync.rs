@@ -120,6 +120,11 @@ pub use std::sync::Arc as DynArc;
 /// simulated run, so loom and shuttle have nothing to check in it.
 pub use std::sync::Once as ProcessOnce;
 
+/// Atomics of the harness itself, outside every model and every simulated
+/// run (a parallel sweep's shared counters, the executions a model check
+/// made): always `std::sync::atomic`, in every mode.
+pub(crate) use std::sync::atomic as process_atomic;
+
 /// A process-wide value computed once (the checkout's source state for
 /// check records): always `std::sync::OnceLock`, for the same reason as
 /// [`ProcessOnce`].

@@ -210,11 +210,11 @@ impl Check {
                 plan.name
             );
         }
-        let iters = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counted = std::sync::Arc::clone(&iters);
+        let iters = crate::sync::DynArc::new(crate::sync::process_atomic::AtomicU64::new(0));
+        let counted = crate::sync::DynArc::clone(&iters);
         let seed = plan.seed;
         let model = move || {
-            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            counted.fetch_add(1, crate::sync::process_atomic::Ordering::Relaxed);
             begin_execution(seed);
             let fut = body(World::new());
             crate::sync::block_on(fut);
@@ -223,7 +223,7 @@ impl Check {
             println!("{}", plan.describe());
         }
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plan.explore(model)));
-        let n = iters.load(std::sync::atomic::Ordering::Relaxed);
+        let n = iters.load(crate::sync::process_atomic::Ordering::Relaxed);
         match r {
             Ok(()) => {
                 if !self.quiet {
@@ -331,7 +331,6 @@ impl Plan {
 
     #[cfg(all(faultline_shuttle, not(faultline_loom)))]
     fn explore(&self, model: impl Fn() + Send + Sync + 'static) {
-        use shuttle::scheduler::{PctScheduler, RandomScheduler};
         let iterations = usize::try_from(self.iterations).unwrap_or(usize::MAX);
         let mut config = shuttle::Config::new();
         if let Some(n) = self.steps_max {
@@ -340,12 +339,13 @@ impl Plan {
         }
         match self.policy {
             PolicySpec::Random => {
-                let s = RandomScheduler::new_from_seed(self.seed, iterations);
+                let s = shuttle::scheduler::RandomScheduler::new_from_seed(self.seed, iterations);
                 shuttle::Runner::new(s, config).run(model);
             }
             PolicySpec::Pct { depth, .. } => {
                 let depth = usize::try_from(depth.max(1)).unwrap_or(1);
-                let s = PctScheduler::new_from_seed(self.seed, depth, iterations);
+                let s =
+                    shuttle::scheduler::PctScheduler::new_from_seed(self.seed, depth, iterations);
                 shuttle::Runner::new(s, config).run(model);
             }
         }
@@ -433,7 +433,7 @@ fn env_seed() -> Result<(u64, bool), String> {
         return Ok((seed, true));
     }
     #[allow(clippy::disallowed_methods)]
-    let now = std::time::SystemTime::now(); // a fresh model-check seed, printed for the repro
+    let now = std::time::SystemTime::now(); // allow-world: a fresh model-check seed, printed for the repro
     let ns = now
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);

@@ -357,8 +357,8 @@ impl World {
 
 #[cfg(all(faultline_shuttle, not(faultline_loom)))]
 fn next_u64() -> u64 {
-    use shuttle::rand::RngCore;
-    shuttle::rand::thread_rng().next_u64()
+    let mut rng = shuttle::rand::thread_rng(); // allow-world: shuttle's seeded RNG, replayed with its schedule
+    shuttle::rand::RngCore::next_u64(&mut rng)
 }
 
 #[cfg(faultline_loom)]

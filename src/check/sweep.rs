@@ -225,7 +225,7 @@ fn sweep_parallel(
     spec: &SweepSpec<'_>,
     mut progress: impl FnMut(u64, u64),
 ) -> SweepReport {
-    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+    use crate::sync::process_atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
     let watch = Stopwatch::start();
     let seeds: Vec<u64> = spec.shard.seeds(spec.range).collect();
     let jobs = spec.jobs.min(seeds.len().max(1));
