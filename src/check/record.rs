@@ -352,14 +352,22 @@ impl Expect {
     /// only when `fired` is one of its oracles (the record then names that
     /// one); a `holds` one only when nothing fired. Writes the record and
     /// returns whether it was met.
+    ///
+    /// `fired` may name several invariants at once, as a failure's oracle
+    /// line does when more than one fired in the same run
+    /// (`invariant:a+b`): the expectation is met when one of them is its
+    /// own, and the record names that one.
     pub fn settle(mut self, iterations: u64, fired: &str, detail: &str) -> bool {
-        let own = self.accepted.iter().any(|o| o == fired);
+        let own_one = fired_oracles(fired)
+            .into_iter()
+            .find(|f| self.accepted.iter().any(|o| o == f));
+        let own = own_one.is_some();
         let met = match self.rec.role {
             Role::Caught => own,
             _ => fired.is_empty(),
         };
-        if own {
-            self.rec.oracle = fired.to_string();
+        if let Some(o) = own_one {
+            self.rec.oracle = o;
         }
         if !met {
             self.rec.role = match self.rec.role {
@@ -389,6 +397,17 @@ impl Expect {
                 self.dir.display()
             );
         }
+    }
+}
+
+/// Each oracle of a fired tag, named alone (`invariant:a+b` is
+/// `invariant:a` and `invariant:b`, as `Failure::oracles` names them).
+fn fired_oracles(fired: &str) -> Vec<String> {
+    match fired.strip_prefix("invariant:") {
+        Some(tags) if tags.contains('+') => {
+            tags.split('+').map(|t| format!("invariant:{t}")).collect()
+        }
+        _ => vec![fired.to_string()],
     }
 }
 
@@ -435,6 +454,23 @@ mod tests {
         assert_eq!(recs.len(), 1, "the miss replaces the catch");
         assert_eq!(recs[0].role, Role::Missed);
         assert!(recs[0].detail.contains("other oracle fired: invariant:y"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_catch_among_several_fired_oracles_names_its_own() {
+        // The fuzz smoke's schedule target hit the double flush together
+        // with two other spend oracles in one run: `invariant:a+b+c`.
+        let dir = scratch("several");
+        let e = Expect::caught_any("fuzz", "b", &["invariant:double-flush"]).in_dir(&dir);
+        assert!(e.settle(11, "invariant:crash-after-commit+double-flush", "r"));
+        let (recs, _) = read_all(&dir);
+        assert_eq!(recs[0].role, Role::Caught);
+        assert_eq!(recs[0].oracle, "invariant:double-flush");
+        let e = Expect::caught_any("fuzz", "b", &["invariant:double-flush"]).in_dir(&dir);
+        assert!(!e.settle(2, "invariant:crash-after-commit+lost", "r"));
+        let (recs, _) = read_all(&dir);
+        assert_eq!(recs[0].role, Role::Missed, "no own oracle among them");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
