@@ -167,3 +167,79 @@ fn only_pre_fix_restores_a_stale_writer() {
     assert_eq!(writer, Ok(()), "fixed: stale writer restored");
     assert!(later_found, "fixed: the next append was lost");
 }
+
+/// Retention's age limits in the tests below, ms.
+const RETAIN_MS: u64 = 10_000;
+const SPAN_MS: u64 = 5_000;
+
+/// What one retention pass at `now` does to an active segment holding one
+/// row `newest_age_ms` old and one `oldest_age_ms` old: (discarded,
+/// archived).
+fn retention_of(newest_age_ms: u64, oldest_age_ms: u64) -> (bool, bool) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let clock = TokioClock::new();
+        let now_ms = clock.now_ms();
+        let backend = Arc::new(MemBackend::new(
+            DynArc::new(clock),
+            DynArc::new(TokioScheduler),
+        ));
+        let cfg = StoreConfig {
+            retention_ms: RETAIN_MS,
+            segment_span_ms: SPAN_MS,
+            ..StoreConfig::new(Variant::Fixed)
+        };
+        let store = TieredStore::open(backend, cfg).await.unwrap();
+        let rows = vec![
+            event(1, now_ms - newest_age_ms),
+            event(2, now_ms - oldest_age_ms),
+        ];
+        store.append(rows).await.unwrap();
+        let report = store.retention(now_ms).await.unwrap();
+        (
+            report.discarded_active.is_some(),
+            report.archived_active.is_some(),
+        )
+    })
+}
+
+/// The active segment is discarded only when *every* row is strictly older
+/// than the cutoff (`now - retention_ms`), and archived (kept, rolled over)
+/// only when its oldest row is strictly older than `now - segment_span_ms`:
+/// one millisecond on either side of each limit.
+#[test]
+fn retention_discards_and_archives_exactly_past_its_limits() {
+    let (r, s) = (RETAIN_MS, SPAN_MS);
+    // (newest age, oldest age) -> (discarded, archived)
+    let cases = [
+        ((r + 1, r + 1), (true, false), "every row past the cutoff"),
+        (
+            (r, r + 1),
+            (false, true),
+            "newest row exactly at the cutoff: kept",
+        ),
+        ((0, r + 1), (false, true), "one fresh row keeps the segment"),
+        (
+            (0, s + 1),
+            (false, true),
+            "oldest row past the span: archived",
+        ),
+        (
+            (0, s),
+            (false, false),
+            "oldest row exactly at the span: stays active",
+        ),
+        ((0, 0), (false, false), "fresh rows only"),
+    ];
+    for ((newest, oldest), want, what) in cases {
+        assert_eq!(
+            retention_of(newest, oldest),
+            want,
+            "{what}: newest {newest} ms, oldest {oldest} ms old (discarded, archived)"
+        );
+    }
+}

@@ -12,6 +12,10 @@
 //!   variant (`SWEEP_SEEDS` seeds per iteration, random policy, as
 //!   `faultline run S --seeds ..` runs them): the explorer's runs/s.
 //!   Compared across commits with `scripts/bench-compare` baselines.
+//! * `sweep_jobs`: one sweep (`JOBS_SEEDS` seeds of a fixed variant, as
+//!   `faultline run S --seeds 0..N --jobs J` runs it) on one thread and on
+//!   two (issue 20: "close to twice the seeds per second" on these 2-core
+//!   machines); the two reports are asserted equal, digest included.
 //!
 //! Run: `cargo bench -p faultline-sims --bench scenarios` (release build of
 //! the workspace; no DuckDB work happens in it).
@@ -20,8 +24,9 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use faultline::admission::load::{self, ItemBytes, Shape};
 use faultline::sim::SimConfig;
 use faultline::sync::DynArc;
-use faultline_sims::runner::{run_seed, PolicySpec};
+use faultline_sims::runner::{run_seed, sweep as run_sweep, PolicySpec, SweepSpec};
 use faultline_sims::scenarios::subtree_oom::{run_load, service_config};
+use faultline_sims::seeds::{SeedRange, Shard};
 use faultline_sims::{find, registry, Scenario, FIXED};
 use std::time::Duration;
 
@@ -31,6 +36,8 @@ const RATE_PER_S: f64 = 500.0;
 const HOUR_S: u64 = 3_600;
 /// Seeds per iteration of the sweep group.
 const SWEEP_SEEDS: u64 = 100;
+/// Seeds per iteration of the jobs group.
+const JOBS_SEEDS: u64 = 400;
 
 fn hour_load() -> DynArc<[load::Arrival]> {
     let shape = Shape {
@@ -110,5 +117,55 @@ fn fixed_sweeps(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, oom_hour, store_race_sweep, fixed_sweeps);
+/// Runs, failures and digest of `scenario`'s fixed variant over
+/// `JOBS_SEEDS` seeds on `jobs` threads.
+fn jobs_sweep(scenario: &dyn Scenario, jobs: usize) -> (u64, u64, u64) {
+    let spec = SweepSpec {
+        scenario,
+        variant: FIXED,
+        policy: PolicySpec::Random,
+        range: SeedRange {
+            start: 0,
+            end: JOBS_SEEDS,
+        },
+        shard: Shard::ALL,
+        fail_fast: false,
+        time_budget_s: None,
+        runs_min: 1,
+        bug: None,
+        keep_hashes: false,
+        jobs,
+    };
+    let r = run_sweep(&spec, |_, _| {}).expect("the fixed variant exists");
+    (r.runs, r.failures, r.digest)
+}
+
+fn sweep_jobs(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sweep_jobs");
+    g.throughput(Throughput::Elements(JOBS_SEEDS));
+    g.sample_size(10);
+    for name in ["append-retention", "spend-flush"] {
+        let scenario = find(name).expect("registered");
+        let one = jobs_sweep(scenario.as_ref(), 1);
+        assert_eq!(
+            one,
+            jobs_sweep(scenario.as_ref(), 2),
+            "{name}: --jobs 2 differs"
+        );
+        for jobs in [1, 2] {
+            g.bench_function(format!("{name}/jobs_{jobs}"), |b| {
+                b.iter(|| jobs_sweep(scenario.as_ref(), jobs))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    oom_hour,
+    store_race_sweep,
+    fixed_sweeps,
+    sweep_jobs
+);
 criterion_main!(benches);
