@@ -10,13 +10,15 @@
 //! |---|---|---|
 //! | create permit | bytes held by parked creations <= permits x one creation's bytes | `NoCreatePermit` |
 //! | 503 at once, Retry-After: 1 | a creation over the cap is answered 503 + `Retry-After: 1` on its first poll | `WaitsForPermit`, `RetryAfterZero` |
+//! | claim the key before the recheck | a file another request finishes between a request's recheck and its next step is published once, the other request answered 503 | `RecheckBeforeClaim` |
 //! | exists check before the permit | an existing file is served while every create permit is held | `PermitBeforeExists` |
 //! | pending-chunk cap | under a runaway producer a creation's pending map stays <= 2 x concurrency and its memory within its window; it aborts with a clear error | `ProducerRunsAheadUncapped` |
 //! | cancellation every 256 items | at most 256 items written to a client after it left, from any point it leaves at (and exactly 256 from the worst one) | `CancelCheckPerChunk`, `CancelCheckOffByOne` |
 //!
 //! plus the paths that must give everything back (cancel, upstream error,
 //! file-store error: `LeakOnCancel`), the read-back of a file that appeared,
-//! and the pre-fix reader gate. Every future is driven by a bounded poll
+//! the pre-fix reader gate, and the counters (`Stats`) after a 503, a
+//! creation, a served file and a reader-permit timeout. Every future is driven by a bounded poll
 //! loop: a flaw that makes a request wait forever fails, not hangs.
 #![cfg(not(any(faultline_loom, faultline_shuttle)))]
 
@@ -279,6 +281,131 @@ fn without_the_regression_the_pending_map_stays_small_and_the_file_is_served() {
 
 // ---- layer: cancellation checked every 256 items ----
 
+// ---- layer: claim the key before the recheck ----
+
+/// A file store whose `park_call`-th `size` reads the answer, then waits
+/// on `gate` before handing it back (a request stopped between its recheck
+/// and what it does next); counts publishes.
+struct ParkingSize {
+    inner: MemFileStore,
+    gate: Arc<faultline::sync::Gate<()>>,
+    park_call: u64,
+    calls: AtomicU64,
+    published: Arc<AtomicU64>,
+}
+
+impl FileStore for ParkingSize {
+    fn size(&self, key: &str) -> BoxFuture<Result<Option<u64>, FileError>> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let (read, gate) = (self.inner.size(key), Arc::clone(&self.gate));
+        let park = call == self.park_call;
+        Box::pin(async move {
+            let answer = read.await;
+            if park {
+                drop(gate.lock().await);
+            }
+            answer
+        })
+    }
+    fn create(&self, key: &str) -> BoxFuture<Result<u64, FileError>> {
+        self.inner.create(key)
+    }
+    fn write(&self, draft: u64, bytes: u64) -> BoxFuture<Result<(), FileError>> {
+        self.inner.write(draft, bytes)
+    }
+    fn publish(&self, draft: u64) -> BoxFuture<Result<(), FileError>> {
+        self.published.fetch_add(1, Ordering::SeqCst);
+        self.inner.publish(draft)
+    }
+    fn discard(&self, draft: u64) {
+        self.inner.discard(draft);
+    }
+}
+
+/// Request B for a missing file is stopped just after its recheck (which
+/// saw no file); request A for the same file then runs to its end; B goes
+/// on. The fixed service claimed the key before B's recheck, so A gets a
+/// 503 and the file is published once. Returns the publishes and A's result.
+fn claim_layer(flaw: Flaw) -> (u64, Result<Served, GetError>) {
+    let gate = Arc::new(faultline::sync::Gate::new(()));
+    let published = Arc::new(AtomicU64::new(0));
+    let files = ParkingSize {
+        inner: MemFileStore::new(),
+        gate: Arc::clone(&gate),
+        park_call: 2,
+        calls: AtomicU64::new(0),
+        published: Arc::clone(&published),
+    };
+    let cfg = AdmissionConfig {
+        flaw,
+        ..model_config(2, 4, Flaw::None)
+    };
+    let up = DynArc::new(world::Items::new(8));
+    let svc = faultline::admission::AssetService::new(
+        cfg,
+        DynArc::new(files),
+        up as DynArc<dyn Upstream>,
+    );
+    let held = gate.try_lock().expect("the test holds the gate");
+    let (ca, cb) = (
+        TestClient::new(Behaviour::Instant),
+        TestClient::new(Behaviour::Instant),
+    );
+    let mut b = Box::pin(svc.get("k", &cb));
+    assert!(poll_once(&mut b).is_pending(), "B stops after its recheck");
+    let a = run(svc.get("k", &ca));
+    drop(held);
+    let b = run(b);
+    assert!(
+        matches!(b, Ok(Served::Created { .. })),
+        "{flaw:?}: B: {b:?}"
+    );
+    assert_eq!(
+        svc.create_permits_available(),
+        2,
+        "{flaw:?}: a permit leaked"
+    );
+    (published.load(Ordering::SeqCst), a)
+}
+
+#[test]
+fn a_key_claimed_before_the_recheck_is_created_once() {
+    let (published, a) = claim_layer(Flaw::None);
+    assert_eq!(published, 1, "the file was created {published} times");
+    assert_eq!(
+        a,
+        Err(GetError::Overloaded {
+            retry_after_ms: 1_000
+        })
+    );
+}
+
+#[test]
+fn claiming_after_the_recheck_is_caught() {
+    let (published, a) = claim_layer(Flaw::RecheckBeforeClaim);
+    assert!(matches!(a, Ok(Served::Created { .. })), "{a:?}");
+    assert_eq!(published, 2, "RecheckBeforeClaim: created twice");
+}
+
+/// The twin moves the claim after the recheck; it does not drop it: a
+/// second request for a key being created still gets a 503.
+#[test]
+fn the_recheck_before_claim_twin_still_claims() {
+    let w = world(2, 4, 8, Flaw::RecheckBeforeClaim, &[]);
+    let stuck = TestClient::new(Behaviour::Stuck);
+    let first = parked(&w, "k", &stuck);
+    let c = TestClient::new(Behaviour::Instant);
+    let dup = run(w.svc.get("k", &c));
+    assert_eq!(
+        dup,
+        Err(GetError::Overloaded {
+            retry_after_ms: 1_000
+        })
+    );
+    drop(first);
+    check_quiescent(&w, None, &["k"]);
+}
+
 /// A file store that makes the client leave when a write reaches item
 /// `leave_at`: the service has checked the client before that block, and
 /// finds out only at its next check.
@@ -432,7 +559,54 @@ fn a_duplicate_creation_gets_503_then_the_finished_file() {
             bytes: 8 * ITEM_BYTES
         })
     );
+    let st = w.svc.stats();
+    assert_eq!(
+        (st.rejected, st.created, st.served_existing, st.read_back),
+        (1, 1, 1, 0),
+        "the counters (rejected, created, served existing, read back) say what happened: {st:?}"
+    );
     check_quiescent(&w, None, &["k"]);
+}
+
+/// A request for an existing file while the only reader permit is held
+/// waits `read_permit_wait_ms` on the service's clock, then gets a 503
+/// with `Retry-After`, counted as a reader timeout and a rejection.
+#[test]
+fn a_reader_waiting_past_its_limit_gets_503_and_is_counted() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let cfg = AdmissionConfig {
+            read_permits_max: 1,
+            ..model_config(1, 4, Flaw::None)
+        };
+        let clock = DynArc::new(faultline::clock::TokioClock::new());
+        let w = world::world_timed(cfg, 8, &["x"], Some(clock));
+        let stuck = TestClient::new(Behaviour::Stuck);
+        let holder = parked(&w, "x", &stuck);
+        assert_eq!(
+            w.svc.read_permits_available(),
+            0,
+            "the holder has the permit"
+        );
+        let c = TestClient::new(Behaviour::Instant);
+        let waited = w.svc.get("x", &c).await.unwrap_err();
+        assert_eq!(
+            (waited.status(), waited.retry_after_header()),
+            (503, Some("1".into()))
+        );
+        let st = w.svc.stats();
+        assert_eq!(
+            (st.reader_timeouts, st.rejected),
+            (1, 1),
+            "(reader timeouts, rejected): {st:?}"
+        );
+        drop(holder);
+        check_quiescent(&w, None, &["x"]);
+    });
 }
 
 #[test]

@@ -228,16 +228,31 @@ pub fn world(
 
 /// A world over the service `cfg`.
 pub fn world_with(cfg: AdmissionConfig, items: u64, existing: &[&str]) -> World {
+    world_timed(cfg, items, existing, None)
+}
+
+/// [`world_with`], the service timing its reader-permit waits on `clock`
+/// when one is given ([`AssetService::with_clock`]).
+pub fn world_timed(
+    cfg: AdmissionConfig,
+    items: u64,
+    existing: &[&str],
+    clock: Option<DynArc<dyn faultline::clock::Clock>>,
+) -> World {
     let files = MemFileStore::new();
     for key in existing {
         files.insert(key, EXISTING_ITEMS * ITEM_BYTES);
     }
     let upstream = DynArc::new(Items::new(items));
-    let svc = Arc::new(AssetService::new(
+    let mut svc = AssetService::new(
         cfg,
         DynArc::new(files.clone()),
         DynArc::clone(&upstream) as DynArc<dyn Upstream>,
-    ));
+    );
+    if let Some(clock) = clock {
+        svc = svc.with_clock(clock);
+    }
+    let svc = Arc::new(svc);
     World {
         svc,
         files,
