@@ -180,3 +180,37 @@ fn a_shutdown_that_does_not_join_is_caught() {
     );
     println!("caught: shutdown without join returned with {in_flight} tasks in flight");
 }
+
+/// The task cap: with `tasks_max` tasks in flight the next write is refused
+/// at once, reason `Full` naming the cap, its trace handed back; the
+/// pre-fix writer has no cap at all (it accepts past the fixed default).
+#[test]
+fn a_full_writer_refuses_with_its_cap_and_the_pre_fix_has_none() {
+    paused_runtime().block_on(async {
+        let cfg = WriterConfig {
+            tasks_max: Some(2),
+            ..WriterConfig::default()
+        };
+        let (writer, _mem) = slow_writer(cfg, Duration::from_secs(1));
+        for id in 0..2 {
+            let mut w = task::spawn(writer.write(trace(id)));
+            assert_eq!(assert_ready!(w.poll()), Ok(Accepted::Spawned));
+        }
+        let refused = assert_ready!(task::spawn(writer.write(trace(2))).poll()).unwrap_err();
+        assert_eq!(refused.reason, RefuseReason::Full { tasks_max: 2 });
+        assert_eq!(refused.trace, trace(2), "the refused trace is handed back");
+    });
+    paused_runtime().block_on(async {
+        let (writer, _mem) = slow_writer(WriterConfig::pre_fix(), Duration::from_secs(1));
+        let past_default_cap = WriterConfig::default().tasks_max.expect("a cap") as u64 + 1;
+        for id in 0..past_default_cap {
+            let mut w = task::spawn(writer.write(trace(id)));
+            assert_eq!(
+                assert_ready!(w.poll()),
+                Ok(Accepted::Spawned),
+                "the pre-fix writer refused write {id}"
+            );
+        }
+        assert_eq!(writer.tasks_in_flight() as u64, past_default_cap);
+    });
+}
