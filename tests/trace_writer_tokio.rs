@@ -110,6 +110,14 @@ fn drain(cfg: WriterConfig) -> ShutdownReport {
             }
         }
         let report = report.expect("shutdown did not return by its deadline");
+        // A second shutdown finds nothing left; its report counts its own
+        // run only, not what the first one abandoned.
+        let again = assert_ready!(task::spawn(writer.shutdown(TokioClock::new().now_ns())).poll());
+        assert_eq!(
+            (again.in_flight, again.drained, again.abandoned),
+            (0, 0, 0),
+            "a second shutdown: {again:?}"
+        );
         let c = writer.counts();
         assert_eq!(c.in_flight, 0);
         assert_eq!(c.imbalance(), 0, "{c:?}");
