@@ -219,6 +219,6 @@ fn a_full_writer_refuses_with_its_cap_and_the_pre_fix_has_none() {
                 "the pre-fix writer refused write {id}"
             );
         }
-        assert_eq!(writer.tasks_in_flight() as u64, past_default_cap);
+        assert_eq!(writer.tasks_in_flight(), past_default_cap);
     });
 }
