@@ -14,6 +14,11 @@
 //! (every item still counted exactly once: the other layers cover for the
 //! missing one), which is why each layer needs a check of its own.
 //!
+//! Below the layers, what a flush reports and does: each variant's queue
+//! operations, the items and recoveries it reports, the fenced commits it
+//! counts, and a crash point stopping it where its error says (written to
+//! kill cargo-mutants survivors, see `MUTANTS.md`).
+//!
 //! The interleavings are forced, not searched: a watched store parks one
 //! flusher's operation on a gate the test holds (a pause; a gate never
 //! released is a flusher that died there), so every check is one
@@ -31,6 +36,7 @@ use faultline::spend::{
 use faultline::sync::{Arc, DynArc, Mutex};
 use faultline::BoxFuture;
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Virtual time a layer check may take at most.
@@ -86,6 +92,8 @@ struct Watched {
     clock: SimHandle,
     parks: Arc<Mutex<Vec<Park>>>,
     lease: Arc<Mutex<LeaseLog>>,
+    /// The queue operations called, in order (lease calls left out).
+    ops: Arc<Mutex<Vec<&'static str>>>,
 }
 
 impl Watched {
@@ -95,7 +103,12 @@ impl Watched {
             clock,
             parks: Arc::new(Mutex::new(Vec::new())),
             lease: Arc::new(Mutex::new(LeaseLog::default())),
+            ops: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    fn log(&self, op: &'static str) {
+        self.ops.with(|o| o.push(op));
     }
 
     /// Parks the next `op` of `who` (an owner `"i0#1"` or `"batch 1"`)
@@ -226,14 +239,17 @@ impl QueueStore for Watched {
     }
 
     fn read(&self, max: usize) -> BoxFuture<Result<Vec<Item>, StoreError>> {
+        self.log("read");
         self.inner.read(max)
     }
 
     fn trim(&self, owner: String, n: usize) -> BoxFuture<Result<(), StoreError>> {
+        self.log("trim");
         self.inner.trim(owner, n)
     }
 
     fn pop(&self, owner: String, max: usize) -> BoxFuture<Result<Vec<Item>, StoreError>> {
+        self.log("pop");
         self.inner.pop(owner, max)
     }
 
@@ -243,15 +259,18 @@ impl QueueStore for Watched {
         batch: u64,
         max: usize,
     ) -> BoxFuture<Result<Vec<Item>, StoreError>> {
+        self.log("move_to_inflight");
         let fut = self.inner.move_to_inflight(owner.clone(), batch, max);
         self.parked("move_to_inflight", owner, fut)
     }
 
     fn inflight(&self, max: usize) -> BoxFuture<Result<BTreeMap<u64, Vec<Item>>, StoreError>> {
+        self.log("inflight");
         self.inner.inflight(max)
     }
 
     fn delete_inflight(&self, batch: u64) -> BoxFuture<Result<(), StoreError>> {
+        self.log("delete_inflight");
         let fut = self.inner.delete_inflight(batch);
         self.parked("delete_inflight", format!("batch {batch}"), fut)
     }
@@ -285,6 +304,10 @@ struct World {
     store: Watched,
     ledger: MemLedger,
     pushed: Vec<ItemId>,
+    /// The flushers' variant (`Fixed` unless a check says otherwise).
+    variant: Variant,
+    /// Shared by every flusher of the world.
+    metrics: Arc<Metrics>,
 }
 
 impl World {
@@ -295,6 +318,8 @@ impl World {
             mem,
             ledger,
             pushed: Vec::new(),
+            variant: Variant::Fixed,
+            metrics: Arc::new(Metrics::default()),
         }
     }
 
@@ -304,9 +329,9 @@ impl World {
             ledger: DynArc::new(self.ledger.clone()),
             pool: Arc::new(ConnPool::new(4)),
             clock,
-            metrics: Arc::new(Metrics::default()),
+            metrics: Arc::clone(&self.metrics),
         };
-        Flusher::new(SpendConfig::new(Variant::Fixed), id, deps)
+        Flusher::new(SpendConfig::new(self.variant), id, deps)
     }
 
     /// Starts instance `id`'s flush as a task; its result lands in the
@@ -379,10 +404,18 @@ const NOT_THE_LAYER: [&str; 3] = [
 /// Runs `main` in a bounded simulation; its verdict (or the run's
 /// failure).
 fn check(main: impl FnOnce(SimHandle) -> BoxFuture<Result<(), String>>) -> Result<(), String> {
+    check_with(SimConfig::default(), main)
+}
+
+/// [`check`] on `cfg` (its faults, seed), bounded the same way.
+fn check_with(
+    cfg: SimConfig,
+    main: impl FnOnce(SimHandle) -> BoxFuture<Result<(), String>>,
+) -> Result<(), String> {
     let sim = Sim::new(SimConfig {
         time_max_ns: RUN_MS_MAX * NS_PER_MS,
         steps_max: STEPS_MAX,
-        ..Default::default()
+        ..cfg
     });
     let h = sim.main_handle();
     let verdict = Arc::new(Mutex::new(Err("the check did not finish".to_string())));
@@ -515,6 +548,12 @@ fn fencing(twin: bool) -> Result<(), String> {
                     "the check's setup: instance 0 never committed after its pause: {a:?}"
                 ));
             }
+            let fenced = w.metrics.spend_fenced_commits_total.load(Ordering::Relaxed);
+            if a.is_err() && fenced != 1 {
+                return Err(format!(
+                    "instance 0's commit was fenced, and spend_fenced_commits_total says {fenced}"
+                ));
+            }
             // The token each committer held is the lease it took (not the
             // fence it sent: a flusher that sends none must be caught too).
             let mut newest: Option<u64> = None;
@@ -645,4 +684,92 @@ fn inflight(twin: bool) -> Result<(), String> {
 #[test]
 fn layer_inflight_list_no_item_is_lost_when_a_flusher_dies_before_its_commit() {
     fixed_passes_twin_caught("in-flight list", inflight);
+}
+
+// ---- what a flush reports, and how each variant drains the queue ----
+
+/// One flush of three pushed items by a flusher of `variant`: its report,
+/// and the queue operations it called.
+fn drain(variant: Variant) -> Result<(FlushReport, Vec<&'static str>), String> {
+    let out = Arc::new(Mutex::new(None));
+    let o = Arc::clone(&out);
+    check(move |h| {
+        Box::pin(async move {
+            let mut w = World::new(h, mem_store(h), mem_ledger(h));
+            w.variant = variant;
+            for seq in 0..3 {
+                w.push(seq, 2).await?;
+            }
+            let f = w.flush(0);
+            let r = finished(h, &f, "the flush", 10_000).await?;
+            let r = r.map_err(|e| format!("{variant:?}: the flush failed: {e}"))?;
+            if !w.exactly_once() {
+                return Err(format!("{variant:?}: not every item applied once"));
+            }
+            o.with(|o| *o = Some((r, w.store.ops.with(|ops| ops.clone()))));
+            Ok(())
+        })
+    })?;
+    Ok(out.with(|o| o.take()).expect("set by the check"))
+}
+
+/// The documented drain reads, commits, then trims; the documented-pop one
+/// pops; the fix moves the items to its own in-flight list and deletes it
+/// after the commit. Each report counts the three items.
+#[test]
+fn each_variant_drains_the_queue_its_own_way_and_reports_the_items() {
+    let want: [(Variant, &[&str]); 3] = [
+        (Variant::Documented, &["read", "trim"]),
+        (Variant::DocumentedPop, &["pop"]),
+        (
+            Variant::Fixed,
+            &["inflight", "move_to_inflight", "delete_inflight"],
+        ),
+    ];
+    for (variant, ops) in want {
+        let (report, seen) = drain(variant).unwrap();
+        assert_eq!(seen, ops, "{variant:?}: queue operations");
+        assert_eq!(report.items, 3, "{variant:?}: {report:?}");
+        assert_eq!(report.recovered, 0, "{variant:?}: {report:?}");
+    }
+}
+
+/// Every crash point striking: the fixed flusher stops right after it
+/// moved the items (`after-read`), commits nothing, and the items wait in
+/// its in-flight list; the error says where it crashed.
+#[test]
+fn a_crash_point_stops_the_flush_where_it_says() {
+    let mut cfg = SimConfig::default();
+    cfg.faults
+        .point_ppm
+        .insert(faultline::probe::FaultKind::Crash, 1_000_000);
+    check_with(cfg, |h| {
+        Box::pin(async move {
+            let mut w = World::new(h, mem_store(h), mem_ledger(h));
+            w.push(0, 2).await?;
+            let f = w.flush(0);
+            match finished(h, &f, "the flush", 10_000).await? {
+                Err(
+                    e @ FlushError::Crashed {
+                        stage: "after-read",
+                    },
+                ) => {
+                    let said = e.to_string();
+                    if said != "flusher crashed after-read" {
+                        return Err(format!("the crash says {said:?}"));
+                    }
+                }
+                other => return Err(format!("not a crash after the read: {other:?}")),
+            }
+            if !w.ledger.commits().is_empty() {
+                return Err("a crashed flush committed".into());
+            }
+            let lists = w.mem.inflight(10).await.map_err(|e| e.to_string())?;
+            if lists.values().map(Vec::len).sum::<usize>() != 1 {
+                return Err(format!("the item is not in an in-flight list: {lists:?}"));
+            }
+            Ok(())
+        })
+    })
+    .unwrap();
 }
