@@ -18,28 +18,37 @@ fn event(id: u64, ts_ms: u64) -> Event {
     }
 }
 
+/// A current-thread tokio runtime with paused time (it advances only when
+/// every task waits).
+fn paused() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+/// A store of `cfg` over a fresh in-memory backend on the tokio-backed
+/// world, and the clock's now (ms).
+async fn open_store(cfg: StoreConfig) -> (TieredStore<MemBackend>, u64) {
+    let clock = TokioClock::new();
+    let now_ms = clock.now_ms();
+    let backend = Arc::new(MemBackend::new(
+        DynArc::new(clock),
+        DynArc::new(TokioScheduler),
+    ));
+    (TieredStore::open(backend, cfg).await.unwrap(), now_ms)
+}
+
 /// Parks one append at the seam (it holds the store's write gate when the
 /// variant has one), starts a second, and returns how many appends reached
 /// the seam (2: the second was not held back by a gate). Both are then
 /// released and must be acknowledged and found.
 fn appends_in_flight(variant: Variant) -> usize {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let clock = TokioClock::new();
-        let now_ms = clock.now_ms();
-        let backend = Arc::new(MemBackend::new(
-            DynArc::new(clock),
-            DynArc::new(TokioScheduler),
-        ));
+    paused().block_on(async move {
+        let (store, now_ms) = open_store(StoreConfig::new(variant)).await;
         let seam = Arc::new(Gate::new(()));
-        let store = TieredStore::open(backend, StoreConfig::new(variant))
-            .await
-            .unwrap()
-            .with_append_seam(Arc::clone(&seam));
+        let store = store.with_append_seam(Arc::clone(&seam));
         let hold = seam.try_lock().unwrap();
         let mut first = tokio_test::task::spawn(store.append(vec![event(1, now_ms)]));
         let mut second = tokio_test::task::spawn(store.append(vec![event(2, now_ms)]));
@@ -91,23 +100,10 @@ const DAY_MS: u64 = 86_400_000;
 /// at the active segment, and whether a later append is acknowledged and
 /// found.
 fn writer_after_rollover(variant: Variant) -> (Result<(), String>, bool) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let clock = TokioClock::new();
-        let now_ms = clock.now_ms();
-        let backend = Arc::new(MemBackend::new(
-            DynArc::new(clock),
-            DynArc::new(TokioScheduler),
-        ));
+    paused().block_on(async move {
+        let (store, now_ms) = open_store(StoreConfig::new(variant)).await;
         let seam = Arc::new(Gate::new(()));
-        let store = TieredStore::open(backend, StoreConfig::new(variant))
-            .await
-            .unwrap()
-            .with_append_seam(Arc::clone(&seam));
+        let store = store.with_append_seam(Arc::clone(&seam));
         store
             .append(vec![event(0, now_ms - 8 * DAY_MS)])
             .await
@@ -176,24 +172,13 @@ const SPAN_MS: u64 = 5_000;
 /// row `newest_age_ms` old and one `oldest_age_ms` old: (discarded,
 /// archived).
 fn retention_of(newest_age_ms: u64, oldest_age_ms: u64) -> (bool, bool) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let clock = TokioClock::new();
-        let now_ms = clock.now_ms();
-        let backend = Arc::new(MemBackend::new(
-            DynArc::new(clock),
-            DynArc::new(TokioScheduler),
-        ));
+    paused().block_on(async move {
         let cfg = StoreConfig {
             retention_ms: RETAIN_MS,
             segment_span_ms: SPAN_MS,
             ..StoreConfig::new(Variant::Fixed)
         };
-        let store = TieredStore::open(backend, cfg).await.unwrap();
+        let (store, now_ms) = open_store(cfg).await;
         let rows = vec![
             event(1, now_ms - newest_age_ms),
             event(2, now_ms - oldest_age_ms),
