@@ -82,6 +82,31 @@ impl From<&'static str> for TaskName {
     }
 }
 
+/// A name equals the text it shows: `"appender"`, `"instance i3"`.
+impl PartialEq<str> for TaskName {
+    fn eq(&self, text: &str) -> bool {
+        let Some(rest) = text.strip_prefix(self.kind) else {
+            return false;
+        };
+        match self.label {
+            None => rest.is_empty(),
+            Some((prefix, n)) => rest
+                .strip_prefix(' ')
+                .and_then(|r| r.strip_prefix(prefix))
+                .is_some_and(|digits| {
+                    let canonical = digits == "0" || !digits.starts_with(['0', '+']);
+                    canonical && digits.parse::<u64>() == Ok(n)
+                }),
+        }
+    }
+}
+
+impl PartialEq<&str> for TaskName {
+    fn eq(&self, text: &&str) -> bool {
+        *self == **text
+    }
+}
+
 impl std::fmt::Display for TaskName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.kind)?;
