@@ -7,7 +7,9 @@
 //! tasks by name. A task is in focus when one of its story lines (the
 //! services' `tracing` events) mentions one of those objects, in its text
 //! (`segment 3`) or in a field (`seg=3`, `ids=[17, 18]`), or when its name
-//! appears in the message. When the message names nothing a story line
+//! appears in the message, or its label does (`i3` of the task
+//! `instance i3`, in `txn 4 (i3)`): those named by label get the first
+//! columns. When the message names nothing a story line
 //! mentions, every task that logged a story line is in focus.
 //!
 //! No ANSI codes unless stdout is a terminal and `NO_COLOR` is unset; never
@@ -113,15 +115,49 @@ pub fn focus_tasks(log: &TraceLog, message: Option<&str>) -> BTreeSet<u64> {
             }
         }
         for (&id, t) in &log.tasks {
-            if t.name.len() >= 3 && msg.contains(t.name) && stories().any(|(s, _)| s == id) {
+            let kind = t.name.kind();
+            if kind.len() >= 3 && msg.contains(kind) && stories().any(|(s, _)| s == id) {
                 tasks.insert(id);
             }
         }
+        tasks.extend(named_tasks(log, msg));
     }
     if tasks.is_empty() {
         tasks = stories().map(|(t, _)| t).collect();
     }
     tasks
+}
+
+/// The tasks whose label (`i3` of `instance i3`) the message names as a
+/// word (`txn 4 (i3)`, `popped by i3#7`): of each label, the tasks that
+/// logged a story line, or the oldest one when none did, so every actor
+/// the oracle names has a column.
+pub fn named_tasks(log: &TraceLog, message: &str) -> BTreeSet<u64> {
+    let msg = message.to_lowercase();
+    let mut by_label: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for (&id, t) in &log.tasks {
+        if let Some(label) = t.name.label() {
+            let label = label.to_lowercase();
+            if contains_words(&msg, &label) {
+                by_label.entry(label).or_default().push(id);
+            }
+        }
+    }
+    let told: BTreeSet<u64> = log
+        .lines
+        .iter()
+        .filter(|l| l.kind == LineKind::Story)
+        .filter_map(|l| l.task)
+        .collect();
+    let mut out = BTreeSet::new();
+    for ids in by_label.values() {
+        let telling: Vec<u64> = ids.iter().copied().filter(|t| told.contains(t)).collect();
+        match telling.is_empty() {
+            true => out.extend(ids.first()),
+            false => out.extend(telling),
+        }
+    }
+    out
 }
 
 /// The lines the focused view shows: story lines, notes, faults and ends
@@ -180,7 +216,7 @@ impl ViewStyle {
 /// (wrapped within its column), virtual time and step at the left; node
 /// events span the width.
 pub fn render_focus(log: &TraceLog, message: Option<&str>, style: &ViewStyle) -> Vec<String> {
-    let tasks = focus_tasks(log, message);
+    let tasks = focus_order(log, message);
     let shown: Vec<u64> = tasks.iter().copied().take(COLUMNS_MAX).collect();
     let lines = focused_lines(log, &shown.iter().copied().collect(), message);
     let objs = message.map(objects).unwrap_or_default();
@@ -236,7 +272,17 @@ pub fn render_focus(log: &TraceLog, message: Option<&str>, style: &ViewStyle) ->
     out
 }
 
-/// A column's header: `task 5 'appender' @store`.
+/// The tasks in focus, those the message names by label first (so they
+/// get the columns), each group oldest first.
+fn focus_order(log: &TraceLog, message: Option<&str>) -> Vec<u64> {
+    let tasks = focus_tasks(log, message);
+    let named = message.map(|m| named_tasks(log, m)).unwrap_or_default();
+    let (mut first, rest): (Vec<u64>, Vec<u64>) = tasks.iter().partition(|t| named.contains(t));
+    first.extend(rest);
+    first
+}
+
+/// A column's header: `task 5 'appender a1' @store`.
 fn head(log: &TraceLog, task: u64) -> String {
     match log.tasks.get(&task) {
         Some(t) => format!("{} @{}", log.task_label(task), log.node_name(t.node)),
@@ -328,7 +374,7 @@ pub fn json_line(log: &TraceLog, line: &TraceLine) -> serde_json::Value {
         "time_ns": line.time_ns,
         "step": line.step,
         "task": line.task,
-        "task_name": line.task.and_then(|t| log.tasks.get(&t)).map(|t| t.name),
+        "task_name": line.task.and_then(|t| log.tasks.get(&t)).map(|t| t.name.to_string()),
         "node": line.node.map(|n| log.node_name(n)),
         "kind": line.kind.name(),
         "level": (!line.level.is_empty()).then_some(line.level),

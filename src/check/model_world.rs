@@ -34,7 +34,7 @@
 
 use crate::clock::Clock;
 use crate::probe::FaultKind;
-use crate::sched::{spawn_typed, JoinError, Scheduler, TaskHandle, ThreadScheduler};
+use crate::sched::{spawn_typed, JoinError, Scheduler, TaskHandle, TaskName, ThreadScheduler};
 use crate::sync::DynArc;
 use crate::BoxFuture;
 use std::cell::RefCell;
@@ -254,7 +254,7 @@ impl World {
     ///
     /// # Panics
     /// Under loom, for a body's fifth task (loom's thread limit).
-    pub fn spawn<T, F>(&self, name: &'static str, fut: F) -> JoinHandle<T>
+    pub fn spawn<T, F>(&self, name: impl Into<TaskName>, fut: F) -> JoinHandle<T>
     where
         T: Send + 'static,
         F: Future<Output = T> + Send + 'static,
@@ -266,7 +266,12 @@ impl World {
     ///
     /// # Panics
     /// Never for the main node (see [`World::node`]).
-    pub fn spawn_on<T, F>(&self, node: ModelHandle, name: &'static str, fut: F) -> JoinHandle<T>
+    pub fn spawn_on<T, F>(
+        &self,
+        node: ModelHandle,
+        name: impl Into<TaskName>,
+        fut: F,
+    ) -> JoinHandle<T>
     where
         T: Send + 'static,
         F: Future<Output = T> + Send + 'static,

@@ -4,7 +4,7 @@
 
 use crate::clock::Clock;
 use crate::probe::FaultKind;
-use crate::sched::{spawn_typed, JoinError, Scheduler};
+use crate::sched::{spawn_typed, JoinError, Scheduler, TaskName};
 use crate::sim::{NodeConfig, SimHandle, Sleep, YieldNow};
 use crate::sync::DynArc;
 use std::future::Future;
@@ -65,8 +65,9 @@ impl World {
     }
 
     /// Starts `fut` as a task on the main node; awaiting the handle gives
-    /// its output.
-    pub fn spawn<T, F>(&self, name: &'static str, fut: F) -> JoinHandle<T>
+    /// its output. `name` is a `&'static str` or a [`TaskName`]
+    /// (`TaskName::numbered("client", "c", 2)` shows as `client c2`).
+    pub fn spawn<T, F>(&self, name: impl Into<TaskName>, fut: F) -> JoinHandle<T>
     where
         T: Send + 'static,
         F: Future<Output = T> + Send + 'static,
@@ -75,7 +76,12 @@ impl World {
     }
 
     /// Starts `fut` as a task on `node` (it dies with the node's crash).
-    pub fn spawn_on<T, F>(&self, node: SimHandle, name: &'static str, fut: F) -> JoinHandle<T>
+    pub fn spawn_on<T, F>(
+        &self,
+        node: SimHandle,
+        name: impl Into<TaskName>,
+        fut: F,
+    ) -> JoinHandle<T>
     where
         T: Send + 'static,
         F: Future<Output = T> + Send + 'static,

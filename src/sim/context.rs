@@ -31,7 +31,7 @@ pub(crate) enum TimerAction {
 pub(crate) struct NewTask {
     pub(crate) id: TaskId,
     pub(crate) node: NodeId,
-    pub(crate) name: &'static str,
+    pub(crate) name: crate::sched::TaskName,
     pub(crate) fut: crate::BoxFuture<()>,
     pub(crate) done: Arc<Completion>,
 }

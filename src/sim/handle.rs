@@ -8,7 +8,7 @@ use super::context::{
 use super::timers::TimerKey;
 use super::trace::EventKind;
 use crate::clock::Clock;
-use crate::sched::{Completion, JoinError, Scheduler, TaskControl, TaskHandle};
+use crate::sched::{Completion, JoinError, Scheduler, TaskControl, TaskHandle, TaskName};
 use crate::sync::Arc;
 use crate::BoxFuture;
 use std::future::Future;
@@ -29,13 +29,14 @@ impl SimHandle {
         self.node
     }
 
-    /// Spawns a task on this node (like [`Scheduler::spawn`]).
+    /// Spawns a task on this node (like [`Scheduler::spawn`]); `name` is a
+    /// `&'static str` or a [`TaskName`] with a label (`instance i3`).
     pub fn spawn_on(
         &self,
-        name: &'static str,
+        name: impl Into<TaskName>,
         fut: impl Future<Output = ()> + Send + 'static,
     ) -> TaskHandle {
-        self.spawn(name, Box::pin(fut))
+        self.spawn_named(name.into(), Box::pin(fut))
     }
 
     /// Lets other tasks run (like [`Scheduler::yield_now`], without the
@@ -174,6 +175,10 @@ impl TaskControl for SimTask {
 
 impl Scheduler for SimHandle {
     fn spawn(&self, name: &'static str, fut: BoxFuture<()>) -> TaskHandle {
+        self.spawn_named(TaskName::new(name), fut)
+    }
+
+    fn spawn_named(&self, name: TaskName, fut: BoxFuture<()>) -> TaskHandle {
         expect_shared(|s| self.spawn_in(s, name, fut))
     }
 
@@ -200,7 +205,7 @@ impl Scheduler for SimHandle {
 }
 
 impl SimHandle {
-    fn spawn_in(&self, s: &Shared, name: &'static str, fut: BoxFuture<()>) -> TaskHandle {
+    fn spawn_in(&self, s: &Shared, name: TaskName, fut: BoxFuture<()>) -> TaskHandle {
         let done = Arc::new(Completion::default());
         let id = {
             let mut core = s.core.borrow_mut();

@@ -51,6 +51,7 @@ mod timers;
 mod trace;
 mod trace_layer;
 
+pub use crate::sched::TaskName;
 pub use bytes::BytesPolicy;
 pub use context::NodeId;
 pub use cost::LoopCost;

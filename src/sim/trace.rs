@@ -9,6 +9,7 @@
 //! `debug!` to a service changes no trace hash and no replay file.
 
 use super::context::NodeId;
+use crate::sched::TaskName;
 use std::collections::BTreeMap;
 
 /// What happened at one step.
@@ -105,8 +106,8 @@ pub struct TraceLine {
 /// A task as the log knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaskInfo {
-    /// The name it was spawned with.
-    pub name: &'static str,
+    /// The name it was spawned with (its kind and label: `instance i3`).
+    pub name: TaskName,
     /// Its node.
     pub node: NodeId,
 }
@@ -124,7 +125,8 @@ pub struct TraceLog {
 }
 
 impl TraceLog {
-    /// `task 4 'appender'` (or `task 4` when the name is not known).
+    /// `task 4 'appender'`, `task 7 'instance i3'` (or `task 4` when the
+    /// name is not known).
     pub fn task_label(&self, task: u64) -> String {
         match self.tasks.get(&task) {
             Some(t) => format!("task {task} '{}'", t.name),
@@ -271,7 +273,7 @@ impl Trace {
 
     /// Remembers a task's name and node, when a log is kept.
     #[inline]
-    pub(crate) fn task_spawned(&mut self, id: u64, name: &'static str, node: NodeId) {
+    pub(crate) fn task_spawned(&mut self, id: u64, name: TaskName, node: NodeId) {
         if self.log.is_some() {
             self.tasks.insert(id, TaskInfo { name, node });
         }

@@ -157,6 +157,9 @@ impl MemLedger {
             s.owners.insert(s.next_txn, owner.to_string());
             s.next_txn
         });
+        // The deadlock oracle names transactions (`txn 4 (i3)`): say which
+        // task runs each.
+        tracing::debug!(txn = id, owner, "txn {id} begins for {owner}");
         Txn {
             ledger: self.clone(),
             id,
@@ -300,7 +303,8 @@ impl Future for LockRow {
     type Output = Result<(), LedgerError>;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (txn, key, detect) = (self.txn, &self.key, self.ledger.detect_deadlocks);
-        self.ledger.state.with(|s| match s.locks.get(key).copied() {
+        let mut waits_on = None;
+        let polled = self.ledger.state.with(|s| match s.locks.get(key).copied() {
             None => {
                 s.locks.insert(key.clone(), txn);
                 s.waits.remove(&txn);
@@ -309,16 +313,34 @@ impl Future for LockRow {
             Some(h) if h == txn => Poll::Ready(Ok(())),
             Some(_) => {
                 if let Some(cycle) = s.cycle_through(txn, key).filter(|_| detect) {
+                    waits_on = s.locks.get(key).map(|&h| (h, true));
                     s.waits.remove(&txn);
                     if s.deadlocks.len() < RECORDS_MAX {
                         s.deadlocks.push(cycle.clone());
                     }
                     return Poll::Ready(Err(LedgerError::Deadlock { cycle }));
                 }
-                s.waits.insert(txn, (key.clone(), cx.waker().clone()));
+                if s.waits
+                    .insert(txn, (key.clone(), cx.waker().clone()))
+                    .is_none()
+                {
+                    waits_on = s.locks.get(key).map(|&h| (h, false));
+                }
                 Poll::Pending
             }
-        })
+        });
+        match waits_on {
+            Some((holder, false)) => {
+                tracing::debug!(txn, holder, "txn {txn} waits for txn {holder}");
+            }
+            Some((holder, true)) => tracing::warn!(
+                txn,
+                holder,
+                "txn {txn} would wait for txn {holder}: a cycle (deadlock)"
+            ),
+            None => {}
+        }
+        polled
     }
 }
 

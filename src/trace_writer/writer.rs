@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::retry::{
     retry, Backoff, CallError, CancelToken, RetryError, RetryPolicy, ServiceUnavailable,
 };
-use crate::sched::Scheduler;
+use crate::sched::{Scheduler, TaskName};
 use crate::sink::{Sink, SinkErrorKind};
 use crate::sync::{Arc, DynArc, Gate};
 use crate::BoxFuture;
@@ -266,6 +266,9 @@ impl<S: Sink<Trace> + 'static> TraceWriter<S> {
             }
         };
         let guard = TaskGuard::new(Arc::clone(&inner.tasks), ticket.id);
+        // Named as the books name it (`trace 17`), so a failure about a
+        // trace points at its task in a simulated run's trace.
+        let name = TaskName::numbered("trace.write", "trace ", trace.id);
         let body = deliver(
             Arc::clone(inner),
             Arc::clone(sink),
@@ -278,7 +281,7 @@ impl<S: Sink<Trace> + 'static> TraceWriter<S> {
             guard: Some(guard),
         };
         // Detached: the task set tracks it, shutdown cancels it.
-        drop(inner.sched.spawn("trace.write", Box::pin(task)));
+        drop(inner.sched.spawn_named(name, Box::pin(task)));
         Ok(Accepted::Spawned)
     }
 

@@ -16,9 +16,10 @@
 use crate::scenario::{Bug, Origin, RowKind, Scenario, ScenarioError};
 use faultline::clock::Clock;
 use faultline::probe::{self, FaultKind};
-use faultline::sim::{oracle_failed, NodeConfig, Outcome, Sim, SimConfig, SimHandle};
+use faultline::sim::{oracle_failed, NodeConfig, Outcome, Sim, SimConfig, SimHandle, TaskName};
 use faultline::store::{missing_events, Event, MemBackend, StoreConfig, TieredStore, Variant};
 use faultline::sync::{Arc, AtomicU64, DynArc, Mutex, Ordering};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -43,6 +44,9 @@ struct World {
     backend: Arc<MemBackend>,
     cfg: StoreConfig,
     acked: Mutex<Vec<Event>>,
+    /// Which appender (its label's number: `a1`) appended each acknowledged
+    /// event, by event id.
+    appended_by: Mutex<BTreeMap<u64, u64>>,
     attempts_left: AtomicU64,
     next_id: AtomicU64,
 }
@@ -106,6 +110,7 @@ fn run_once(store_cfg: StoreConfig, cfg: SimConfig) -> Outcome {
         backend: Arc::new(MemBackend::new(DynArc::new(main), DynArc::new(main))),
         cfg: store_cfg,
         acked: Mutex::new(Vec::new()),
+        appended_by: Mutex::new(BTreeMap::new()),
         attempts_left: AtomicU64::new(ATTEMPTS_MAX),
         next_id: AtomicU64::new(1),
     });
@@ -152,15 +157,17 @@ fn boot(world: &Arc<World>, h: SimHandle) {
             Ok(s) => Arc::new(s),
             Err(e) => return oracle_failed("store-error", format!("store does not reopen: {e}")),
         };
-        for _ in 0..APPENDERS {
+        for n in 0..APPENDERS {
             let (store, world) = (Arc::clone(&store), Arc::clone(&world));
-            h.spawn_on("appender", append_loop(store, world, h));
+            let name = TaskName::numbered("appender", "a", n);
+            h.spawn_on(name, append_loop(store, world, n, h));
         }
         h.spawn_on("retention", retention_loop(store, h));
     });
 }
 
-async fn append_loop(store: Arc<TieredStore<MemBackend>>, world: Arc<World>, h: SimHandle) {
+/// Appender `a<n>`: appends events until the run's attempts are used up.
+async fn append_loop(store: Arc<TieredStore<MemBackend>>, world: Arc<World>, n: u64, h: SimHandle) {
     while world
         .attempts_left
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -180,6 +187,7 @@ async fn append_loop(store: Arc<TieredStore<MemBackend>>, world: Arc<World>, h: 
             units: 1 + probe::draw(100),
         };
         if store.append(vec![ev.clone()]).await.is_ok() {
+            world.appended_by.with(|a| a.insert(ev.id, n));
             world.acked.with(|a| a.push(ev));
         }
         h.sleep(Duration::from_millis(1 + probe::draw(20))).await;
@@ -218,10 +226,12 @@ async fn check_no_loss(world: &World, h: &SimHandle) -> bool {
     let cutoff_ms = h.now_ms().saturating_sub(world.cfg.retention_ms);
     let lost = missing_events(&acked, &found, cutoff_ms);
     if let Some(first) = lost.first() {
+        let by = world.appended_by.with(|a| a.get(&first.id).copied());
+        let by = by.map_or(String::new(), |n| format!(", appended by a{n}"));
         oracle_failed(
             "no-loss",
             format!(
-                "{} acknowledged events not older than the cutoff are gone (first: id {} at ts {})",
+                "{} acknowledged events not older than the cutoff are gone (first: id {} at ts {}{by})",
                 lost.len(),
                 first.id,
                 first.ts_ms

@@ -32,6 +32,7 @@ use faultline::probe::{self, FaultKind};
 use faultline::sched::TaskHandle;
 use faultline::sim::{
     metric_max, metric_set, oracle_failed, sample, NodeConfig, Outcome, Sim, SimConfig, SimHandle,
+    TaskName,
 };
 use faultline::spend::{
     ConnPool, FlushError, Increment, LedgerError, MemLedger, MemQueueStore, Metrics, PushError,
@@ -195,7 +196,7 @@ impl SpendFlush {
             };
             let w = Arc::clone(&world);
             let boot = Rc::new(move |h: SimHandle| {
-                h.spawn_on("instance", run_instance(Arc::clone(&w), id, h));
+                h.spawn_on(actor("instance", id), run_instance(Arc::clone(&w), id, h));
             });
             sim.add_node(&format!("i{id}"), node_cfg, Some(boot));
         }
@@ -253,6 +254,13 @@ impl Drop for Busy<'_> {
     }
 }
 
+/// The name of instance `id`'s task of `kind`: `instance i3`, labelled as
+/// the oracle names the instance (lease owner `i3`, flusher `i3#7`, ledger
+/// `txn 4 (i3)`, `item i3/0x2`).
+fn actor(kind: &'static str, id: u32) -> TaskName {
+    TaskName::numbered(kind, "i", u64::from(id))
+}
+
 /// One instance's life on its node: boot, serve, flush; a crash at a
 /// flusher crash point restarts it (memory lost, tasks gone) after a short
 /// downtime. A node crash drops all of it; the node's boot starts it again.
@@ -262,10 +270,13 @@ async fn run_instance(world: Arc<World>, id: u32, h: SimHandle) {
         let inst = Arc::new(SpendInstance::new(world.cfg, id, boot, world.deps(h)));
         let tasks: Vec<TaskHandle> = vec![
             h.spawn_on(
-                "requests",
+                actor("requests", id),
                 requests(Arc::clone(&world), Arc::clone(&inst), h),
             ),
-            h.spawn_on("pusher", pusher(Arc::clone(&world), Arc::clone(&inst), h)),
+            h.spawn_on(
+                actor("pusher", id),
+                pusher(Arc::clone(&world), Arc::clone(&inst), h),
+            ),
         ];
         flusher(&world, &inst, h).await;
         tasks.iter().for_each(TaskHandle::abort);

@@ -89,7 +89,7 @@ use faultline::probe::FaultKind;
 use faultline::retry::{retry, Backoff, CancelToken, RetryError, RetryPolicy};
 use faultline::sched::TaskHandle;
 use faultline::sim::{
-    metric_add, metric_max, oracle_failed, Failure, Outcome, Sim, SimConfig, SimHandle,
+    metric_add, metric_max, oracle_failed, Failure, Outcome, Sim, SimConfig, SimHandle, TaskName,
 };
 use faultline::sync::{Arc, DynArc};
 use std::collections::VecDeque;
@@ -392,7 +392,8 @@ async fn drive(world: Arc<World>, h: SimHandle) {
         h.sleep_until(start_ns + world.load[i].at_ms * 1_000_000)
             .await;
         let w = Arc::clone(&world);
-        callers.push_back(h.spawn_on("caller", caller(w, i, h)));
+        let name = TaskName::numbered("caller", "r", i as u64);
+        callers.push_back(h.spawn_on(name, caller(w, i, h)));
         while callers.front().is_some_and(TaskHandle::is_finished) {
             callers.pop_front();
         }
@@ -452,7 +453,7 @@ async fn helper_caller(world: &World, client: &SimClient, index: u64, h: SimHand
             Err(e) => {
                 return oracle_failed(
                     "request-failed",
-                    format!("request for {} failed: {e}", a.key),
+                    format!("request r{index} for {} failed: {e}", a.key),
                 )
             }
         }

@@ -22,7 +22,7 @@ use super::ready::SlotState;
 use super::replay::ReplayPolicy;
 use super::switch::{self, Polled, TaskCo};
 use super::trace::{EventKind, Trace};
-use crate::sched::{Completion, JoinError};
+use crate::sched::{Completion, JoinError, TaskName};
 use crate::sync::Arc;
 use crate::BoxFuture;
 use std::cell::{Cell, RefCell};
@@ -135,7 +135,7 @@ struct TaskSlot {
 
 /// What only spawning, ending and reports need of a task.
 struct TaskCold {
-    name: &'static str,
+    name: TaskName,
     done: Arc<Completion>,
 }
 
@@ -290,7 +290,7 @@ impl Sim {
         core.spawned.push(NewTask {
             id,
             node: 0,
-            name: "main",
+            name: TaskName::new("main"),
             fut: Box::pin(main),
             done: Arc::new(Completion::default()),
         });
@@ -789,8 +789,10 @@ enum Chosen {
 }
 
 /// The name of the task in `slot` (`"?"` for an empty slot).
-fn task_name(cold: &[Option<TaskCold>], slot: u32) -> &'static str {
-    cold[slot as usize].as_ref().map_or("?", |c| c.name)
+fn task_name(cold: &[Option<TaskCold>], slot: u32) -> TaskName {
+    cold[slot as usize]
+        .as_ref()
+        .map_or(TaskName::new("?"), |c| c.name)
 }
 
 /// The index of the oldest (smallest id) task in `ids` (not empty).
