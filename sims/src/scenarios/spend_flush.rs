@@ -130,6 +130,7 @@ impl Scenario for SpendFlush {
                 oracles: &["invariant:ledger-deadlock", "real:deadlock-40P01"],
                 kind: RowKind::Schedule,
                 origin: Origin::Historical,
+                sync_switch: false,
             }),
             "documented" => Some(Bug {
                 key: "lease-expiry-double-flush",
@@ -137,6 +138,7 @@ impl Scenario for SpendFlush {
                 oracles: &["invariant:double-flush", "real:double-apply"],
                 kind: RowKind::Schedule,
                 origin: Origin::Hypothesized,
+                sync_switch: false,
             }),
             "documented-pop" => Some(Bug {
                 key: "crash-between-pop-and-commit",
@@ -144,6 +146,7 @@ impl Scenario for SpendFlush {
                 oracles: &["invariant:crash-after-read", "real:lost"],
                 kind: RowKind::Schedule,
                 origin: Origin::Hypothesized,
+                sync_switch: false,
             }),
             _ => None,
         }
