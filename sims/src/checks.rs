@@ -167,6 +167,7 @@ mod tests {
         oracles: &["invariant:no-loss", "invariant:writer-is-active"],
         kind: RowKind::Schedule,
         origin: Origin::Historical,
+        sync_switch: false,
     };
 
     fn scratch(name: &str) -> std::path::PathBuf {

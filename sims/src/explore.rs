@@ -16,11 +16,19 @@
 //!
 //! Failures through any oracle other than the bug's own are counted apart
 //! and never count as finding it.
+//!
+//! A bug that only sync-switch mode can find ([`Bug::sync_switch`]) is
+//! swept in that mode, and also in the default mode over
+//! [`SEED_RANGES`] x [`RANGE_SEEDS`] seeds per policy, which must find
+//! nothing: a default-mode find fails the exploration (the row's claim is
+//! wrong). The correct variants of its scenario are swept in both modes.
 
 use crate::cliff::{self, Cliff, CliffSpec};
 use crate::policy::{PolicySpec, PCT_DEPTH_DEFAULT};
 use crate::replay_file::ReplayFileError;
-use crate::runner::{policy_for, save_failure, sweep, SeedRun, SweepReport, SweepSpec};
+use crate::runner::{
+    policy_for, save_failure, sweep, sync_switch_for, SeedRun, SweepReport, SweepSpec,
+};
 use crate::scenario::{Bug, RowKind, Scenario, ScenarioError};
 use crate::seeds::{SeedRange, Shard};
 use std::fmt::Write as _;
@@ -78,6 +86,8 @@ impl Default for ExploreSpec {
 pub struct Sweep {
     /// The policy.
     pub policy: PolicySpec,
+    /// Whether it ran in sync-switch mode.
+    pub sync_switch: bool,
     /// One report per seed range (one range for load and correct rows).
     pub ranges: Vec<SweepReport>,
     /// The replay file of its first failure, if any.
@@ -120,7 +130,12 @@ impl Sweep {
     /// The table cell of this sweep for a row of `kind` that must (or must
     /// not) hold.
     pub fn cell(&self, kind: Option<RowKind>, must_hold: bool) -> String {
-        let mut text = match (must_hold, kind) {
+        let mut text = if self.sync_switch {
+            "sync-switch: ".to_string()
+        } else {
+            String::new()
+        };
+        text += &match (must_hold, kind) {
             (true, _) => match self.ranges.iter().find_map(|r| r.first_failure.as_ref()) {
                 None => format!("holds ({} runs)", self.runs()),
                 Some(f) => format!("FAILS at seed {} ({})", f.seed, oracle_of(f)),
@@ -191,8 +206,12 @@ pub struct Row {
     pub must_hold: bool,
     /// The bug it carries, if any.
     pub bug: Option<Bug>,
-    /// Its sweeps: random, then PCT.
+    /// Its sweeps: random, then PCT (per mode: see the module docs).
     pub sweeps: Vec<Sweep>,
+    /// For a bug that only sync-switch mode finds: its sweeps in the
+    /// default mode (random, then PCT), which must find nothing. Empty
+    /// otherwise.
+    pub default_mode: Vec<Sweep>,
     /// For a load row whose scenario scales its load: the edges.
     pub load: Option<LoadEdges>,
 }
@@ -214,16 +233,25 @@ impl Row {
         !self.must_hold && !self.failed() && self.sweeps.iter().any(|s| s.others() > 0)
     }
 
-    /// Whether the row is as it must be: a correct variant holds under
-    /// every policy, a buggy one is caught by its own oracle under at least
-    /// one.
-    pub fn ok(&self) -> bool {
-        self.must_hold != self.failed()
+    /// Whether the default mode found a bug that only sync-switch mode
+    /// should find (the row's claim is wrong).
+    pub fn default_mode_found(&self) -> bool {
+        self.default_mode.iter().any(|s| s.matched() > 0)
     }
 
-    /// `caught`, `holds`, `MISSED`, `OTHER` or `FAILS`.
+    /// Whether the row is as it must be: a correct variant holds under
+    /// every policy, a buggy one is caught by its own oracle under at least
+    /// one, and one that needs sync-switch mode is missed by the default
+    /// mode.
+    pub fn ok(&self) -> bool {
+        self.must_hold != self.failed() && !self.default_mode_found()
+    }
+
+    /// `caught`, `holds`, `MISSED`, `OTHER`, `FAILS`, or `DEFAULT` (caught,
+    /// but by the default mode too, where its row says it cannot be).
     pub fn verdict(&self) -> &'static str {
         match (self.must_hold, self.failed()) {
+            (false, true) if self.default_mode_found() => "DEFAULT",
             (false, true) => "caught",
             (false, false) if self.only_other_failures() => "OTHER",
             (false, false) => "MISSED",
@@ -235,6 +263,48 @@ impl Row {
     /// The row's kind (correct variants and toys have none).
     pub fn kind(&self) -> Option<RowKind> {
         self.bug.map(|b| b.kind)
+    }
+
+    /// The default mode's cell of a bug that only sync-switch mode finds:
+    /// missed (as it must be), or where it was found. `None` for other
+    /// rows.
+    pub fn default_mode_cell(&self) -> Option<String> {
+        if self.default_mode.is_empty() {
+            return None;
+        }
+        let runs: u64 = self.default_mode.iter().map(Sweep::runs).sum();
+        let found = self
+            .default_mode
+            .iter()
+            .find_map(|s| s.first_match().map(|m| (s.policy, m.seed)));
+        Some(match found {
+            None => format!(
+                "missed, as it must be ({runs} runs, random + PCT): only sync-switch mode \
+                 interleaves its sections"
+            ),
+            Some((policy, seed)) => format!(
+                "FOUND at seed {seed} ({policy}): the row says only sync-switch mode finds it"
+            ),
+        })
+    }
+}
+
+/// Whether `variant`'s bug needs sync-switch mode.
+fn needs_sync_switch(s: &dyn Scenario, variant: &str) -> bool {
+    s.bug(variant).is_some_and(|b| b.sync_switch)
+}
+
+/// The modes `variant`'s sweeps run in (`true`: sync-switch): that mode
+/// for a bug that needs it, both for a correct variant of a scenario with
+/// such a bug (the fix holds where the bug is found and where it is not),
+/// the variant's own ([`sync_switch_for`]) otherwise.
+pub fn modes(s: &dyn Scenario, variant: &str) -> Vec<bool> {
+    if needs_sync_switch(s, variant) {
+        vec![true]
+    } else if s.holds(variant) && s.variants().iter().any(|v| needs_sync_switch(s, v)) {
+        vec![false, true]
+    } else {
+        vec![sync_switch_for(s, variant)]
     }
 }
 
@@ -285,51 +355,122 @@ pub fn explore(
     spec: ExploreSpec,
     mut on_start: impl FnMut(&str, &str, &PolicySpec, usize, usize),
 ) -> Result<Vec<Row>, ExploreError> {
-    let total: usize = scenarios.iter().map(|s| 2 * s.variants().len()).sum();
-    let correct_left = |from: usize| -> usize {
-        scenarios
-            .iter()
-            .flat_map(|s| s.variants().iter().map(move |v| s.holds(v)))
-            .skip(from)
-            .filter(|&h| h)
-            .count()
-            * 2
+    let plan: Vec<(&dyn Scenario, &'static str, Vec<bool>)> = scenarios
+        .iter()
+        .flat_map(|s| {
+            let s = s.as_ref();
+            s.variants().iter().map(move |&v| (s, v, modes(s, v)))
+        })
+        .collect();
+    let total: usize = plan
+        .iter()
+        .map(|(s, v, m)| 2 * m.len() + if needs_sync_switch(*s, v) { 2 } else { 0 })
+        .sum();
+    let mut progress = Progress {
+        spec,
+        done: 0,
+        total,
+        spent_s: 0.0,
     };
-    let (mut done, mut spent_s, mut index) = (0usize, 0.0f64, 0usize);
     let mut rows = Vec::new();
-    for s in scenarios {
-        for &variant in s.variants() {
-            let (must_hold, bug) = (s.holds(variant), s.bug(variant));
-            let mut sweeps = Vec::new();
-            for policy in policies(s.as_ref()) {
-                on_start(s.name(), variant, &policy, done, total);
-                let left = correct_left(index).max(1) as f64;
-                let share_s = ((spec.budget_s - spent_s).max(0.0) / left).max(0.0);
-                let sw = sweep_variant(s.as_ref(), variant, policy, bug, (spec, share_s))?;
+    for (index, (s, variant, modes)) in plan.iter().enumerate() {
+        let s = *s;
+        let correct_left: usize = plan[index..]
+            .iter()
+            .filter(|(s, v, _)| s.holds(v))
+            .map(|(_, _, m)| 2 * m.len())
+            .sum();
+        let (must_hold, bug) = (s.holds(variant), s.bug(variant));
+        let mut sweeps = Vec::new();
+        for &mode in modes {
+            for policy in policies(s) {
+                on_start(s.name(), variant, &policy, progress.done, total);
+                let left = correct_left.max(1) as f64;
+                let share_s = ((spec.budget_s - progress.spent_s).max(0.0) / left).max(0.0);
+                let sw = sweep_variant(s, variant, (policy, mode), bug, (spec, share_s))?;
                 if must_hold {
-                    spent_s += sw.elapsed_s();
+                    progress.spent_s += sw.elapsed_s();
                 }
-                done += 1;
+                progress.done += 1;
                 sweeps.push(sw);
             }
-            index += 1;
-            let load = match bug {
-                Some(b) if b.kind == RowKind::Load && spec.cliffs && s.load_axis().is_some() => {
-                    Some(load_edges(s.as_ref(), variant, &b)?)
-                }
-                _ => None,
-            };
-            rows.push(Row {
-                scenario: s.name(),
-                variant,
-                must_hold,
-                bug,
-                sweeps,
-                load,
-            });
         }
+        let default_mode = default_mode_sweeps(s, variant, bug, &mut progress, &mut on_start)?;
+        let load = match bug {
+            Some(b) if b.kind == RowKind::Load && spec.cliffs && s.load_axis().is_some() => {
+                Some(load_edges(s, variant, &b)?)
+            }
+            _ => None,
+        };
+        rows.push(Row {
+            scenario: s.name(),
+            variant,
+            must_hold,
+            bug,
+            sweeps,
+            default_mode,
+            load,
+        });
     }
     Ok(rows)
+}
+
+/// Where an exploration stands.
+struct Progress {
+    spec: ExploreSpec,
+    done: usize,
+    total: usize,
+    spent_s: f64,
+}
+
+/// For a bug that only sync-switch mode finds: its sweeps in the default
+/// mode, random then PCT, over [`SEED_RANGES`] x [`RANGE_SEEDS`] seeds
+/// each, stopping at a find (which fails the row). None for other rows.
+fn default_mode_sweeps(
+    s: &dyn Scenario,
+    variant: &str,
+    bug: Option<Bug>,
+    progress: &mut Progress,
+    on_start: &mut impl FnMut(&str, &str, &PolicySpec, usize, usize),
+) -> Result<Vec<Sweep>, ExploreError> {
+    let mut out = Vec::new();
+    if !needs_sync_switch(s, variant) {
+        return Ok(out);
+    }
+    let seeds = SEED_RANGES * RANGE_SEEDS;
+    for policy in policies(s) {
+        on_start(s.name(), variant, &policy, progress.done, progress.total);
+        let sw = SweepSpec {
+            scenario: s,
+            variant,
+            policy,
+            range: SeedRange {
+                start: 0,
+                end: seeds,
+            },
+            shard: Shard::ALL,
+            fail_fast: true,
+            time_budget_s: None,
+            runs_min: seeds,
+            bug,
+            keep_hashes: false,
+            jobs: progress.spec.jobs,
+            sync_switch: Some(false),
+        };
+        let report = sweep(&sw, |_, _| {})?;
+        let replay = match report.first_match.as_ref() {
+            Some(run) => Some(save_failure(s, variant, run).map_err(ExploreError::Replay)?),
+            None => None,
+        };
+        progress.done += 1;
+        out.push(Sweep {
+            policy,
+            sync_switch: false,
+            ranges: vec![report],
+            replay,
+        });
+    }
+    Ok(out)
 }
 
 /// The load edges of `variant` (buggy) and of the scenario's `fixed`.
@@ -345,7 +486,7 @@ fn load_edges(s: &dyn Scenario, variant: &str, bug: &Bug) -> Result<LoadEdges, E
 fn sweep_variant(
     s: &dyn Scenario,
     variant: &str,
-    policy: PolicySpec,
+    (policy, sync_switch): (PolicySpec, bool),
     bug: Option<Bug>,
     (spec, share_s): (ExploreSpec, f64),
 ) -> Result<Sweep, ExploreError> {
@@ -362,6 +503,7 @@ fn sweep_variant(
             bug,
             keep_hashes: false,
             jobs: spec.jobs,
+            sync_switch: Some(sync_switch),
         };
         sweep(&sw, |_, _| {})
     };
@@ -397,6 +539,7 @@ fn sweep_variant(
     };
     Ok(Sweep {
         policy,
+        sync_switch,
         ranges,
         replay,
     })
@@ -415,13 +558,15 @@ pub fn table(rows: &[Row]) -> String {
         let (runs, secs) = r
             .sweeps
             .iter()
+            .chain(&r.default_mode)
             .fold((0, 0.0), |(n, t), s| (n + s.runs(), t + s.elapsed_s()));
         let speed = if secs > 0.0 { runs as f64 / secs } else { 0.0 };
-        let cells: Vec<String> = r
+        let mut cells: Vec<String> = r
             .sweeps
             .iter()
             .map(|s| s.cell(r.kind(), r.must_hold))
             .collect();
+        cells.extend(r.default_mode_cell().map(|c| format!("default mode: {c}")));
         let _ = writeln!(
             out,
             "{:<18} {:<20} {:<8} {:>8.0}  {}",

@@ -45,6 +45,7 @@ pub fn registry() -> Vec<Box<dyn Scenario>> {
         Box::new(scenarios::trace_saturation::TraceSaturation),
         Box::new(scenarios::socket_pileup::SocketPileup),
         Box::new(scenarios::spend_flush::SpendFlush::default()),
+        Box::new(scenarios::pool_subscribe::PoolSubscribe),
     ]
 }
 

@@ -24,16 +24,31 @@ pub const COMMIT: &str = env!("FAULTLINE_COMMIT");
 pub struct ScenarioTarget<'a> {
     scenario: &'a dyn Scenario,
     variant: &'a str,
+    sync_switch: bool,
 }
 
 impl<'a> ScenarioTarget<'a> {
-    /// `variant` of `scenario`.
+    /// `variant` of `scenario`, in the variant's own mode
+    /// ([`sync_switch_for`]).
     ///
     /// # Errors
     /// [`ScenarioError::UnknownVariant`] when the scenario lacks it.
     pub fn new(scenario: &'a dyn Scenario, variant: &'a str) -> Result<Self, ScenarioError> {
         scenario.check_variant(variant)?;
-        Ok(ScenarioTarget { scenario, variant })
+        let sync_switch = sync_switch_for(scenario, variant);
+        Ok(ScenarioTarget {
+            scenario,
+            variant,
+            sync_switch,
+        })
+    }
+
+    /// The same target in sync-switch mode (`true`) or the default mode.
+    pub fn sync_switch(self, on: bool) -> Self {
+        ScenarioTarget {
+            sync_switch: on,
+            ..self
+        }
     }
 }
 
@@ -46,7 +61,7 @@ impl Target for ScenarioTarget<'_> {
     }
 
     fn config(&self, seed: u64, policy: PolicySpec) -> SimConfig {
-        config_for(self.scenario, self.variant, seed, policy)
+        config_in(self.scenario, self.variant, seed, policy, self.sync_switch)
     }
 
     fn run(&self, cfg: SimConfig) -> Outcome {
@@ -70,21 +85,45 @@ pub fn fault_plan(scenario: &dyn Scenario, seed: u64) -> FaultPlan {
     plan
 }
 
-/// The configuration of `seed`'s run of `variant`: the seed, the policy,
-/// the swarm fault plan, sync-switch mode when `FAULTLINE_SYNC_SWITCH=1`
-/// (`run --sync-switch` sets it), then the scenario's own adjustments. PCT without a
-/// step count gets the one [`pct_steps`] measures for the variant.
+/// Whether runs of `variant` are in sync-switch mode:
+/// `FAULTLINE_SYNC_SWITCH` when set (`run --sync-switch` sets it), else
+/// whether the variant's bug needs the mode ([`crate::Bug::sync_switch`]).
+pub fn sync_switch_for(scenario: &dyn Scenario, variant: &str) -> bool {
+    match faultline::check::env::sync_switch() {
+        Ok(Some(on)) => on,
+        _ => scenario.bug(variant).is_some_and(|b| b.sync_switch),
+    }
+}
+
+/// The configuration of `seed`'s run of `variant` in the variant's own
+/// mode ([`sync_switch_for`]); see [`config_in`].
 pub fn config_for(
     scenario: &dyn Scenario,
     variant: &str,
     seed: u64,
     policy: PolicySpec,
 ) -> SimConfig {
+    let sync_switch = sync_switch_for(scenario, variant);
+    config_in(scenario, variant, seed, policy, sync_switch)
+}
+
+/// The configuration of `seed`'s run of `variant` in sync-switch mode
+/// (`sync_switch`) or the default mode: the seed, the policy, the swarm
+/// fault plan, the mode, then the scenario's own adjustments. PCT without
+/// a step count gets the one [`pct_steps`] measures for the variant in
+/// that mode.
+pub fn config_in(
+    scenario: &dyn Scenario,
+    variant: &str,
+    seed: u64,
+    policy: PolicySpec,
+    sync_switch: bool,
+) -> SimConfig {
     let mut cfg = SimConfig {
         seed,
         policy: policy.kind(),
         faults: fault_plan(scenario, seed),
-        sync_switch: faultline::check::env::sync_switch() == Ok(Some(true)),
+        sync_switch,
         ..Default::default()
     };
     if let PolicyKind::Pct {
@@ -92,34 +131,40 @@ pub fn config_for(
         ..
     } = &mut cfg.policy
     {
-        *expected_steps = pct_steps(scenario, variant);
+        *expected_steps = pct_steps(scenario, variant, sync_switch);
     }
     scenario.configure(variant, &mut cfg);
     cfg
 }
 
 thread_local! {
-    /// `pct_steps` already measured on this thread, by (scenario, variant).
-    static PCT_STEPS: RefCell<BTreeMap<(String, String), u64>> = const { RefCell::new(BTreeMap::new()) };
+    /// `pct_steps` already measured on this thread, by (scenario, variant,
+    /// sync-switch mode).
+    static PCT_STEPS: RefCell<BTreeMap<(String, String, bool), u64>> = const { RefCell::new(BTreeMap::new()) };
 }
 
-/// PCT's `k` for `variant` of `scenario`, measured as shuttle does before
+/// PCT's `k` for `variant` of `scenario` in sync-switch mode
+/// (`sync_switch`) or the default mode, measured as shuttle does before
 /// its first PCT iteration: the most scheduling decisions a random run of
 /// seeds [`PctPolicy::MEASURE_SEEDS`] makes. Every seed of every sweep of
 /// the variant gets the same `k` (measured once per thread), so each seed
 /// replays on its own. An unknown variant measures 1 (its run then fails
 /// as unknown).
-pub fn pct_steps(scenario: &dyn Scenario, variant: &str) -> u64 {
+pub fn pct_steps(scenario: &dyn Scenario, variant: &str, sync_switch: bool) -> u64 {
     if scenario.check_variant(variant).is_err() {
         return 1;
     }
-    let key = (scenario.name().to_string(), variant.to_string());
+    let key = (
+        scenario.name().to_string(),
+        variant.to_string(),
+        sync_switch,
+    );
     if let Some(k) = PCT_STEPS.with(|m| m.borrow().get(&key).copied()) {
         return k;
     }
     let k = PctPolicy::MEASURE_SEEDS
         .map(|seed| {
-            let base = config_for(scenario, variant, seed, PolicySpec::Random);
+            let base = config_in(scenario, variant, seed, PolicySpec::Random, sync_switch);
             PctPolicy::measure_steps(&base, |cfg| {
                 scenario.run(variant, cfg).expect("variant checked above")
             })
@@ -185,6 +230,9 @@ pub struct SweepSpec<'a> {
     /// Threads running seeds at once (see `faultline::check::sweep`); the
     /// report is the same whatever the number.
     pub jobs: usize,
+    /// Sync-switch mode (`Some(true)`) or the default mode (`Some(false)`);
+    /// `None`: the variant's own ([`sync_switch_for`]).
+    pub sync_switch: Option<bool>,
 }
 
 /// Runs every seed of the spec's shard in order; `progress` is called after
@@ -197,7 +245,10 @@ pub fn sweep(
     spec: &SweepSpec<'_>,
     progress: impl FnMut(u64, u64),
 ) -> Result<SweepReport, ScenarioError> {
-    let target = ScenarioTarget::new(spec.scenario, spec.variant)?;
+    let mut target = ScenarioTarget::new(spec.scenario, spec.variant)?;
+    if let Some(on) = spec.sync_switch {
+        target = target.sync_switch(on);
+    }
     let bug = spec.bug;
     let own = move |f: &faultline::sim::Failure| bug.is_none_or(|b| b.signalled_by(f));
     let jobs = spec.jobs;
@@ -217,7 +268,11 @@ pub fn sweep(
 
 /// The replay file of a run of `scenario`'s `variant`.
 pub fn replay_file_for(scenario: &dyn Scenario, variant: &str, run: &SeedRun) -> ReplayFile {
-    let target = ScenarioTarget { scenario, variant };
+    let target = ScenarioTarget {
+        scenario,
+        variant,
+        sync_switch: run.cfg.sync_switch,
+    };
     let mut file = check::rerun::replay_file_for(&target, run);
     if file.commit == "unknown" {
         // Run outside a checkout: the commit this binary was built from.

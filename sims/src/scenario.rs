@@ -137,6 +137,14 @@ pub struct Bug {
     pub kind: RowKind,
     /// Whether production saw it, or it is a reasoned hypothesis.
     pub origin: Origin,
+    /// Whether only the simulator's sync-switch mode can find it: a race
+    /// between two synchronous sections with no `.await` between them,
+    /// which the default mode never interleaves. Its variant runs in
+    /// sync-switch mode unless `FAULTLINE_SYNC_SWITCH` says otherwise
+    /// ([`crate::runner::sync_switch_for`]); the explorer sweeps it there and
+    /// also sweeps it in the default mode, which must *miss* it (a
+    /// default-mode find fails the table: the row's claim would be wrong).
+    pub sync_switch: bool,
 }
 
 impl Bug {

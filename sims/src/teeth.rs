@@ -26,6 +26,11 @@ fired and the runs to its first failure (median, max). A *load* row is a bug the
 under its load on every seed; its cells say on how many seeds it failed and, under `load`, the \
 smallest load at which it fails and the largest the fixed variant holds. *historical*: \
 production saw it; *hypothesized*: a reasoned flaw of a documented design or rejected fix. \
+A row marked *sync-switch* is a race between two synchronous sections that only the \
+simulator's sync-switch mode can interleave: its `sim random` and `sim PCT` cells are that \
+mode's sweeps, and `sim default mode` shows that the default mode missed it over as many seeds \
+(a find there fails the table: the row's claim would be wrong); every other row's simulator \
+cells are the default mode's (its `sim default mode` cell says `(the same)`). \
 Cells: `found in N it.` a recorded check caught it with the bug's own oracle after N \
 iterations; `fixed holds (N it.)` the fixed variant passed N iterations; `not run` no such \
 check exists or it did not run; `stale (abc1234)` its record was earned on another commit \
@@ -44,6 +49,9 @@ pub struct TeethRow {
     pub random: String,
     /// Simulator, PCT.
     pub pct: String,
+    /// For a bug only sync-switch mode finds (whose `random` and `pct`
+    /// cells are that mode's): the default mode's miss, or its find.
+    pub default_mode: Option<String>,
     /// loom, shuttle, fuzz, real.
     pub recorded: [Cell; 4],
     /// A load row's edges, if searched.
@@ -70,6 +78,7 @@ pub fn teeth_rows(rows: &[Row], checks: &Checks) -> Vec<TeethRow> {
                 variant: r.variant,
                 random: sim(0),
                 pct: sim(1),
+                default_mode: r.default_mode_cell(),
                 recorded: RECORDED_CHECKERS.map(|c| cell(checks, &bug, c)),
                 load: r.load.as_ref().map(|l| load_cell(&l.fails, &l.holds)),
                 fixed: fixed_cell(rows, r.scenario),
@@ -84,13 +93,22 @@ pub fn teeth_rows(rows: &[Row], checks: &Checks) -> Vec<TeethRow> {
 /// caught by another oracle, or stale. Empty when every cell is earned.
 pub fn problems(rows: &[Row], teeth: &[TeethRow]) -> Vec<String> {
     let mut out = Vec::new();
-    for r in rows.iter().filter(|r| !r.ok()) {
+    for r in rows.iter().filter(|r| r.must_hold == r.failed()) {
         let why = match r.verdict() {
             "OTHER" => "failed only through other oracles than the bug's own",
             "MISSED" => "was not caught",
             _ => "failed",
         };
         out.push(format!("{} {} {why}", r.scenario, r.variant));
+    }
+    for r in rows.iter().filter(|r| r.default_mode_found()) {
+        out.push(format!(
+            "{} {} was found in the default mode ({}): its row says only sync-switch mode finds \
+             it, so the claim is wrong (or the default mode changed)",
+            r.scenario,
+            r.variant,
+            r.default_mode_cell().unwrap_or_default()
+        ));
     }
     for t in teeth {
         for (checker, c) in RECORDED_CHECKERS.iter().zip(&t.recorded) {
@@ -124,7 +142,12 @@ fn fixed_cell(rows: &[Row], scenario: &str) -> String {
 }
 
 fn label(t: &TeethRow) -> String {
-    format!("{}, {}", t.bug.kind.name(), t.bug.origin.name())
+    let mode = if t.bug.sync_switch {
+        ", sync-switch"
+    } else {
+        ""
+    };
+    format!("{}, {}{mode}", t.bug.kind.name(), t.bug.origin.name())
 }
 
 /// The table for a terminal: one block per bug, one line per checker.
@@ -144,6 +167,9 @@ pub fn render_text(rows: &[TeethRow]) -> String {
         };
         line("sim random", &t.random);
         line("sim PCT", &t.pct);
+        if let Some(d) = &t.default_mode {
+            line("sim default", d);
+        }
         if let Some(load) = &t.load {
             line("load", load);
         } else if t.bug.kind == RowKind::Load {
@@ -157,12 +183,13 @@ pub fn render_text(rows: &[TeethRow]) -> String {
     out
 }
 
-const HEADERS: [&str; 11] = [
+const HEADERS: [&str; 12] = [
     "bug",
     "row",
     "variant",
     "sim random",
     "sim PCT",
+    "sim default mode",
     "load",
     "loom",
     "shuttle",
@@ -182,6 +209,9 @@ pub fn render_markdown(rows: &[TeethRow]) -> String {
             format!("{} {}", t.scenario, t.variant),
             t.random.clone(),
             t.pct.clone(),
+            t.default_mode
+                .clone()
+                .unwrap_or_else(|| "(the same)".into()),
             t.load.clone().unwrap_or_else(|| "—".into()),
         ];
         c.extend(t.recorded.iter().map(|r| r.text.clone()));

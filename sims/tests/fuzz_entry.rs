@@ -103,3 +103,32 @@ fn the_replay_file_parser_never_panics() {
         replay_file(&bad);
     }
 }
+
+/// The `schedule` target hunts the pool's half-fix in sync-switch mode (its
+/// bug needs that mode: `Bug::sync_switch`), so the fuzzer can find it; the
+/// replay file keeps the mode and reproduces the failure.
+#[test]
+fn bytes_find_the_pool_half_fix_in_sync_switch_mode() {
+    let dir = scratch();
+    let pool = vec![find("pool-subscribe").expect("registered")];
+    let mut gen = Bytes(0x9e37_79b9_7f4a_7c15);
+    let found = (1..=INPUTS_MAX).find_map(|i| {
+        let len = SCHEDULE_HEADER_BYTES + 64 + usize::from(gen.next()) * 8;
+        let input = gen.input(len);
+        schedule_failure(&pool, "half-fix", &input, dir.path()).map(|hit| (i, hit))
+    });
+    let (inputs, (path, report)) = found.expect("no input of the fuzzer's kind found the half-fix");
+    println!("pool half-fix found by input {inputs}:\n{report}");
+    assert!(report.contains("over-limit"), "{report}");
+    let text = std::fs::read_to_string(&path).expect("replay file");
+    let file = faultline_sims::parse_replay(&text).expect("a replay file");
+    assert!(file.params.sync_switch, "the hunt ran in the default mode");
+    let arg = path.display().to_string();
+    let replayed = faultline(dir.path(), &["replay", &arg]);
+    assert_eq!(replayed.code, 1, "{}{}", replayed.stdout, replayed.stderr);
+    assert!(
+        replayed.stdout.contains("reproduced"),
+        "{}",
+        replayed.stdout
+    );
+}

@@ -57,7 +57,7 @@ pub use seeds::{SeedRange, Shard};
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
 pub use sweep::SeedRun;
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
-pub use target::{BodyTarget, Target, TargetId};
+pub use target::{BodySetup, BodyTarget, Target, TargetId};
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
 pub use world::{JoinHandle, World};
 

@@ -241,7 +241,12 @@ fn sweep_parallel(
                 scope.spawn(move || {
                     let mut out = Vec::new();
                     for index in (t..seeds.len()).step_by(jobs) {
-                        if index > first_match.load(SeqCst) || timed_out.load(SeqCst) {
+                        // Positions below `runs_min` run whatever the budget, so
+                        // the finished prefix the report counts reaches it even
+                        // when one thread is far ahead of another.
+                        let past_min = index as u64 >= spec.runs_min;
+                        if index > first_match.load(SeqCst) || (past_min && timed_out.load(SeqCst))
+                        {
                             break;
                         }
                         let run = run_seed(target, seeds[index], spec.policy);
@@ -394,7 +399,7 @@ impl Stopwatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::target::{BodySetup, BodyTarget};
+    use crate::check::target::{BodySetup, BodyTarget, TargetId};
     use crate::check::World;
 
     fn target() -> impl Target + Sync {
@@ -451,6 +456,42 @@ mod tests {
             let threads = sweep(&t, &SweepSpec { jobs: 3, ..spec }, |_, _| {});
             assert_eq!(key(&threads), key(&seq), "3 jobs, fail_fast {fail_fast}");
         }
+    }
+
+    /// A target whose seed 1 runs only once 19 other runs are done, as a
+    /// thread the machine starves would.
+    struct SlowSeedOne<T>(T, crate::sync::process_atomic::AtomicU64);
+
+    impl<T: Target> Target for SlowSeedOne<T> {
+        fn id(&self) -> TargetId {
+            self.0.id()
+        }
+        fn config(&self, seed: u64, policy: PolicySpec) -> SimConfig {
+            self.0.config(seed, policy)
+        }
+        fn run(&self, cfg: SimConfig) -> crate::sim::Outcome {
+            use crate::sync::process_atomic::Ordering::SeqCst;
+            let mut spins = 0u64;
+            while cfg.seed == 1 && self.1.load(SeqCst) < 19 && spins < 2_000_000_000 {
+                std::hint::spin_loop();
+                spins += 1;
+            }
+            self.1.fetch_add(1, SeqCst);
+            self.0.run(cfg)
+        }
+    }
+
+    #[test]
+    fn a_parallel_sweep_out_of_time_still_counts_runs_min_seeds() {
+        let t = SlowSeedOne(target(), Default::default());
+        let spec = SweepSpec {
+            time_budget_s: Some(0.0),
+            runs_min: 20,
+            jobs: 2,
+            ..SweepSpec::all(SeedRange { start: 0, end: 100 }, PolicySpec::Random)
+        };
+        let r = sweep(&t, &spec, |_, _| {});
+        assert!(r.runs >= 20, "{} runs counted, runs_min 20", r.runs);
     }
 
     #[test]

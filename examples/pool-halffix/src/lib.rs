@@ -19,7 +19,12 @@
 //!
 //! The pool takes its time from the world's [`Clock`] and its locks from
 //! [`faultline::sync`], so the same code runs under tokio and in the
-//! simulator.
+//! simulator. [`workload::subscribers`] is its test body and oracle,
+//! written once over the world: the example's tests run it in the
+//! simulator, under shuttle and under loom, and the `faultline` explorer
+//! runs it as the `pool-subscribe` scenario.
+
+pub mod workload;
 
 use faultline::clock::Clock;
 use faultline::sync::{DynArc, Mutex};

@@ -65,6 +65,8 @@ struct RowJson {
     verdict: &'static str,
     runs: u64,
     cells: Vec<String>,
+    /// A bug only sync-switch mode finds: the default mode's cell.
+    default_mode: Option<String>,
     load: Option<String>,
 }
 
@@ -183,6 +185,7 @@ fn row_json(r: &explore::Row) -> RowJson {
             .iter()
             .map(|s| s.cell(r.kind(), r.must_hold))
             .collect(),
+        default_mode: r.default_mode_cell(),
         load: r
             .load
             .as_ref()
@@ -192,7 +195,7 @@ fn row_json(r: &explore::Row) -> RowJson {
 
 fn print_replays(rows: &[explore::Row]) {
     for r in rows {
-        for sw in &r.sweeps {
+        for sw in r.sweeps.iter().chain(&r.default_mode) {
             if let Some(p) = &sw.replay {
                 say!(
                     "{} {} ({}): replay with  cargo run --release -- replay {}",

@@ -198,6 +198,7 @@ pub(super) fn cmd(scenarios: &[Box<dyn Scenario>], args: &RunArgs) -> CmdResult 
         jobs: args
             .jobs
             .map_or_else(faultline::check::sweep::jobs_default, |n| n as usize),
+        sync_switch: None,
     };
     let report = sweep_with_bar(&spec, args.json || args.quiet).map_err(|e| e.to_string())?;
     finish_sweep(scenario, args, &spec, &report)

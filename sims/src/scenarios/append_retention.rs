@@ -84,6 +84,7 @@ impl Scenario for AppendRetention {
                 oracles: &["invariant:no-loss", "invariant:writer-is-active"],
                 kind: RowKind::Schedule,
                 origin: Origin::Historical,
+                sync_switch: false,
             }),
             "generation-check" => Some(Bug {
                 key: "generation-check",
@@ -91,6 +92,7 @@ impl Scenario for AppendRetention {
                 oracles: &["invariant:no-loss"],
                 kind: RowKind::Schedule,
                 origin: Origin::Hypothesized,
+                sync_switch: false,
             }),
             _ => None,
         }

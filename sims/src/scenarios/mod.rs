@@ -4,6 +4,7 @@
 pub mod append_retention;
 pub mod asset;
 pub mod load_keys;
+pub mod pool_subscribe;
 pub mod retry_conformance;
 pub mod retry_storm;
 pub mod socket_pileup;

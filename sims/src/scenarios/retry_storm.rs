@@ -93,6 +93,7 @@ impl Scenario for RetryStorm {
             oracles: retry_conformance::ORACLES,
             kind: RowKind::Load,
             origin: Origin::Hypothesized,
+            sync_switch: false,
         })
     }
 

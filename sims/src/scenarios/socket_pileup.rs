@@ -126,6 +126,7 @@ impl Scenario for SocketPileup {
                 oracles: &["invariant:thread-pileup", "invariant:pool-exhausted"],
                 kind: RowKind::Load,
                 origin: Origin::Historical,
+                sync_switch: false,
             }),
             INCIDENT_FIX => Some(Bug {
                 key: "socket-detached-loss",
@@ -133,6 +134,7 @@ impl Scenario for SocketPileup {
                 oracles: &["invariant:accounting"],
                 kind: RowKind::Load,
                 origin: Origin::Hypothesized,
+                sync_switch: false,
             }),
             _ => None,
         }

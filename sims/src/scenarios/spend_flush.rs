@@ -131,6 +131,7 @@ impl Scenario for SpendFlush {
                 oracles: &["invariant:ledger-deadlock", "real:deadlock-40P01"],
                 kind: RowKind::Schedule,
                 origin: Origin::Historical,
+                sync_switch: false,
             }),
             "documented" => Some(Bug {
                 key: "lease-expiry-double-flush",
@@ -138,6 +139,7 @@ impl Scenario for SpendFlush {
                 oracles: &["invariant:double-flush", "real:double-apply"],
                 kind: RowKind::Schedule,
                 origin: Origin::Hypothesized,
+                sync_switch: false,
             }),
             "documented-pop" => Some(Bug {
                 key: "crash-between-pop-and-commit",
@@ -145,6 +147,7 @@ impl Scenario for SpendFlush {
                 oracles: &["invariant:crash-after-read", "real:lost"],
                 kind: RowKind::Schedule,
                 origin: Origin::Hypothesized,
+                sync_switch: false,
             }),
             _ => None,
         }

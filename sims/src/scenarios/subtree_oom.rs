@@ -147,6 +147,7 @@ impl Scenario for SubtreeOom {
                 oracles: &["oom"],
                 kind: RowKind::Load,
                 origin: Origin::Historical,
+                sync_switch: false,
             }),
             "incident-fix" => Some(Bug {
                 key: "oom-incident-fix-large-txs",
@@ -154,6 +155,7 @@ impl Scenario for SubtreeOom {
                 oracles: &["oom"],
                 kind: RowKind::Load,
                 origin: Origin::Hypothesized,
+                sync_switch: false,
             }),
             _ => None,
         }

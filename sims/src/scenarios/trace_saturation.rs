@@ -208,6 +208,7 @@ impl Scenario for TraceSaturation {
                 oracles: &["invariant:loop-lag"],
                 kind: RowKind::Load,
                 origin: Origin::Historical,
+                sync_switch: false,
             }),
             INCIDENT_FIX => Some(Bug {
                 key: "uncapped-tasks-on-stall",
@@ -215,6 +216,7 @@ impl Scenario for TraceSaturation {
                 oracles: &["invariant:loop-lag"],
                 kind: RowKind::Load,
                 origin: Origin::Hypothesized,
+                sync_switch: false,
             }),
             _ => None,
         }
