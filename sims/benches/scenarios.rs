@@ -135,6 +135,7 @@ fn jobs_sweep(scenario: &dyn Scenario, jobs: usize) -> (u64, u64, u64) {
         bug: None,
         keep_hashes: false,
         jobs,
+        sync_switch: None,
     };
     let r = run_sweep(&spec, |_, _| {}).expect("the fixed variant exists");
     (r.runs, r.failures, r.digest)
