@@ -233,11 +233,15 @@ fn sweep_parallel(
     let (ran, failed) = (AtomicU64::new(0), AtomicU64::new(0));
     let timed_out = AtomicBool::new(false);
     let finished = AtomicUsize::new(0);
+    // The thread that reports progress; a worker that finishes wakes it, so
+    // the sweep ends when its last worker does, not at the next tick.
+    let reporter = std::thread::current();
     let results: Vec<Vec<Done>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs)
             .map(|t| {
                 let (seeds, first_match, ran, failed) = (&seeds, &first_match, &ran, &failed);
                 let (timed_out, finished, watch) = (&timed_out, &finished, &watch);
+                let reporter = &reporter;
                 scope.spawn(move || {
                     let mut out = Vec::new();
                     for index in (t..seeds.len()).step_by(jobs) {
@@ -277,6 +281,7 @@ fn sweep_parallel(
                         });
                     }
                     finished.fetch_add(1, SeqCst);
+                    reporter.unpark();
                     out
                 })
             })
