@@ -77,8 +77,12 @@ mod imp {
 }
 
 #[cfg(not(any(faultline_loom, faultline_shuttle)))]
+mod atomic;
+
+#[cfg(not(any(faultline_loom, faultline_shuttle)))]
 mod imp {
-    pub use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    pub use super::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+    pub use std::sync::atomic::Ordering;
     pub use std::sync::{Arc, Mutex as RawMutex};
     pub use std::thread::{spawn as spawn_thread, yield_now as yield_thread, JoinHandle};
 
@@ -133,8 +137,9 @@ pub use std::sync::OnceLock as ProcessOnceLock;
 /// Switch points: where the simulator's sync-switch mode may stop the
 /// running task between two synchronous sections.
 ///
-/// The entry of the outermost [`Mutex::with`] calls the installed hook
-/// (the simulator's, which may suspend the task there); while a task is
+/// The entry of the outermost [`Mutex::with`], and every operation of the
+/// shim's atomics outside a `with`, call the installed hook (the
+/// simulator's, which may suspend the task there); while a task is
 /// inside a `with` no hook runs, so no task is ever suspended holding a
 /// lock. With no hook installed (every mode but the simulator's
 /// sync-switch mode) a `with` pays one thread-local read.
@@ -174,6 +179,18 @@ pub(crate) mod switch {
     impl Drop for Held {
         fn drop(&mut self) {
             HELD.with(|d| d.set(d.get() - 1));
+        }
+    }
+
+    /// A switch point outside any `with` (the shim's atomics): runs the
+    /// hook unless this thread is inside a `with`.
+    #[inline]
+    #[cfg_attr(any(faultline_loom, faultline_shuttle), allow(dead_code))]
+    pub(crate) fn point() {
+        if let Some(hook) = HOOK.with(Cell::get) {
+            if HELD.with(Cell::get) == 0 {
+                hook();
+            }
         }
     }
 

@@ -5,7 +5,7 @@
 #![cfg(not(any(faultline_loom, faultline_shuttle)))]
 
 use faultline::sim::{digest, Decision, Failure, Outcome, PolicyKind, Sim, SimConfig};
-use faultline::sync::{Arc, Mutex};
+use faultline::sync::{Arc, Mutex, Ordering};
 
 /// `tasks` tasks each: read under the lock, release, write under the lock
 /// (no `.await` between; `atomic`: one section instead).
@@ -139,4 +139,58 @@ fn the_trace_hash_is_stable_per_mode_and_the_default_mode_is_unchanged() {
             "sync_switch {sync_switch}"
         );
     }
+}
+
+/// `tasks` tasks each increment a shim atomic counter by a `load` and a
+/// `store` (no `.await` between; `atomic`: one `fetch_add` instead).
+fn atomic_rmw(cfg: SimConfig, tasks: usize, atomic: bool) -> Outcome {
+    let sim = Sim::new(cfg);
+    let h = sim.main_handle();
+    sim.run(async move {
+        let counter = Arc::new(faultline::sync::AtomicUsize::new(0));
+        let mut joins = Vec::new();
+        for _ in 0..tasks {
+            let counter = Arc::clone(&counter);
+            joins.push(h.spawn_on("incr", async move {
+                if atomic {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    let v = counter.load(Ordering::SeqCst);
+                    counter.store(v + 1, Ordering::SeqCst);
+                }
+            }));
+        }
+        for j in joins {
+            j.await.unwrap();
+        }
+        let v = counter.load(Ordering::SeqCst);
+        assert_eq!(v, tasks, "lost update: counter is {v}");
+    })
+}
+
+/// The shim's atomics are switch points too: a load and a store with no
+/// `.await` between lose an update in sync-switch mode (never in the
+/// default mode), and one `fetch_add` holds in both.
+#[test]
+fn atomics_are_switch_points_in_sync_switch_mode_only() {
+    let fails = |sync_switch: bool, atomic: bool| -> Vec<u64> {
+        (0..300)
+            .filter(|&s| !atomic_rmw(cfg(s, sync_switch), 3, atomic).passed())
+            .collect()
+    };
+    assert_eq!(fails(false, false), Vec::<u64>::new(), "default mode");
+    let found = fails(true, false);
+    println!(
+        "sync-switch: {} of 300 seeds lose an atomic update",
+        found.len()
+    );
+    assert!(
+        !found.is_empty(),
+        "sync-switch mode never split a load from its store"
+    );
+    assert_eq!(
+        fails(true, true),
+        Vec::<u64>::new(),
+        "fetch_add lost an update"
+    );
 }
